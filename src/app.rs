@@ -1,0 +1,189 @@
+//! Wiring: store, intake, listeners, web, ready file, and the orderly shutdown.
+//!
+//! Shutdown order matters for "nothing is lost": stop accepting; let every connection finish the
+//! frame it is handling (its events commit and its ACK is written); then the intake writer drains
+//! its queue and writes the last heartbeat state; then the store closes.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, listener};
+use crate::ingress::{Adapter, DeviceRegistry, GatewayContext, native::Native, serve_listener};
+use crate::intake::Intake;
+use crate::notify::{ConnectedDevices, ConsoleHub};
+use crate::store::Store;
+use crate::web::{self, AppState, BrokerHealth};
+
+/// Opens the store named in the config and applies migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(&config.database_url)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(&config.database_url)))?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    Ok(store)
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &url[..scheme], &url[at..]),
+        _ => url.to_string(),
+    }
+}
+
+/// Runs the server until `shutdown` is cancelled, then stops in order.
+pub async fn serve(
+    config: Config,
+    ready_file: Option<PathBuf>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    crate::telemetry::metrics();
+    let store = open_store(&config).await?;
+    if let Some(admin) = &config.bootstrap_admin {
+        let (name, password) = admin
+            .split_once(':')
+            .context("ONEKEY_BOOTSTRAP_ADMIN must be name:password")?;
+        if store.bootstrap_admin(name, password).await? {
+            tracing::info!(name, "created the bootstrap admin");
+        }
+    }
+
+    let hub = ConsoleHub::new(4096);
+    let on_commit = {
+        let hub = hub.clone();
+        move |committed: crate::intake::Committed| hub.publish(committed.incident_events)
+    };
+    let (intake, writer) = Intake::start(store.clone(), config.intake.into(), on_commit);
+    let registry = DeviceRegistry::new(store.clone());
+    let devices = ConnectedDevices::default();
+    let gateway = GatewayContext::new(
+        intake,
+        registry.clone(),
+        devices.clone(),
+        config.gateway,
+        shutdown.child_token(),
+    );
+    let connections = TaskTracker::new();
+    let mut addrs = BTreeMap::new();
+    let mut listeners = Vec::new();
+
+    let http = bind(&config.http_addr, "http").await?;
+    addrs.insert("http", http.local_addr()?);
+    if let Some(addr) = listener(&config.device_addr) {
+        let l = bind(addr, "device_tcp").await?;
+        addrs.insert("device_tcp", l.local_addr()?);
+        listeners.push(spawn_listener(l, Native, &gateway, &connections));
+    }
+
+    let state = AppState {
+        store: store.clone(),
+        hub,
+        devices,
+        registry,
+        broker: BrokerHealth::default(),
+        shutdown: shutdown.clone(),
+    };
+    let router = web::router(state);
+    let http_shutdown = shutdown.clone();
+    let http_task = tokio::spawn(async move {
+        axum::serve(http, router)
+            .with_graceful_shutdown(http_shutdown.cancelled_owned())
+            .await
+    });
+
+    if let Some(path) = &ready_file {
+        write_ready_file(path, &addrs).await?;
+    }
+    for (name, addr) in &addrs {
+        tracing::info!(listener = name, %addr, "listening");
+    }
+
+    shutdown.cancelled().await;
+    tracing::info!("shutting down: no new connections; finishing in-flight alarms");
+    for l in listeners {
+        let _ = l.await;
+    }
+    connections.close();
+    connections.wait().await;
+    drop(gateway);
+    if tokio::time::timeout(Duration::from_secs(30), writer)
+        .await
+        .is_err()
+    {
+        tracing::error!("intake writer did not finish within 30 s");
+    }
+    match tokio::time::timeout(Duration::from_secs(5), http_task).await {
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "http server error"),
+        Err(_) => tracing::warn!("http connections still open after 5 s; closing"),
+        _ => {}
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn bind(addr: &str, name: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} ({name})"))
+}
+
+fn spawn_listener<A: Adapter>(
+    listener: TcpListener,
+    adapter: A,
+    gateway: &std::sync::Arc<GatewayContext>,
+    connections: &TaskTracker,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(serve_listener(
+        listener,
+        adapter,
+        gateway.clone(),
+        connections.clone(),
+    ))
+}
+
+/// Writes `{"http": "host:port", …}` atomically: a temp file renamed into place.
+async fn write_ready_file(path: &Path, addrs: &BTreeMap<&str, SocketAddr>) -> anyhow::Result<()> {
+    let json: BTreeMap<&str, String> = addrs.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    let tmp = path.with_extension("tmp");
+    tokio::fs::write(&tmp, serde_json::to_vec_pretty(&json)?)
+        .await
+        .context("cannot write the ready file")?;
+    tokio::fs::rename(&tmp, path)
+        .await
+        .context("cannot move the ready file into place")?;
+    Ok(())
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+pub fn cancel_on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
+        }
+        tracing::info!("signal received");
+        token.cancel();
+    });
+}

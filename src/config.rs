@@ -1,0 +1,195 @@
+//! Typed settings: built-in defaults, then a TOML file, then `ONEKEY_*` environment variables.
+//!
+//! Top-level keys map to `ONEKEY_<KEY>` (`ONEKEY_HTTP_ADDR`); nested ones use a double underscore
+//! (`ONEKEY_INTAKE__BATCH_MAX`). A listener address of `off` disables that listener.
+
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::intake::IntakeConfig;
+
+/// Every setting of a OneKey server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// `sqlite://PATH` or `postgres://…`.
+    pub database_url: String,
+    /// Web console and API listener.
+    pub http_addr: String,
+    /// Native protocol listener (`off` disables).
+    pub device_addr: String,
+    /// GT06 listener.
+    pub gt06_addr: String,
+    /// 3G watch listener.
+    pub watch_addr: String,
+    /// H02 listener.
+    pub h02_addr: String,
+    /// SIA DC-09 listener.
+    pub sia_addr: String,
+    /// External MQTT broker; unset runs the embedded one.
+    pub mqtt_url: Option<String>,
+    /// Topic prefix.
+    pub mqtt_prefix: String,
+    /// `name:password` of an admin to create when none exists.
+    pub bootstrap_admin: Option<String>,
+    /// Log filter (`EnvFilter` syntax).
+    pub log: String,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// Device connections.
+    pub gateway: GatewayConfig,
+    /// The group-commit writer.
+    pub intake: IntakeSettings,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: "sqlite://onekey.db".into(),
+            http_addr: "127.0.0.1:8080".into(),
+            device_addr: "0.0.0.0:7700".into(),
+            gt06_addr: "0.0.0.0:5023".into(),
+            watch_addr: "0.0.0.0:5093".into(),
+            h02_addr: "0.0.0.0:5013".into(),
+            sia_addr: "0.0.0.0:5074".into(),
+            mqtt_url: None,
+            mqtt_prefix: "onekey".into(),
+            bootstrap_admin: None,
+            log: "info,sqlx=warn".into(),
+            log_format: "text".into(),
+            gateway: GatewayConfig::default(),
+            intake: IntakeSettings::default(),
+        }
+    }
+}
+
+/// Limits for device connections.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GatewayConfig {
+    /// Most open device connections per listener; more are refused.
+    pub max_connections: usize,
+    /// Largest frame accepted, in bytes.
+    pub max_frame_bytes: usize,
+    /// A new connection must send an authenticated frame within this many seconds.
+    pub first_frame_secs: u64,
+    /// A connection silent for this many heartbeat periods is closed.
+    pub idle_heartbeats: u32,
+    /// Heartbeat period assumed before the device is known.
+    pub default_heartbeat_secs: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            max_connections: 20_000,
+            max_frame_bytes: 2048,
+            first_frame_secs: 30,
+            idle_heartbeats: 3,
+            default_heartbeat_secs: 300,
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// How long a device with heartbeat period `heartbeat_s` may stay silent.
+    pub fn idle_timeout(&self, heartbeat_s: i64) -> Duration {
+        let beat = u64::try_from(heartbeat_s)
+            .unwrap_or(self.default_heartbeat_secs)
+            .max(1);
+        Duration::from_secs(beat * u64::from(self.idle_heartbeats.max(1)) + 30)
+    }
+}
+
+/// Group-commit tuning, in config units.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IntakeSettings {
+    /// Most events per transaction.
+    pub batch_max: usize,
+    /// Milliseconds to wait for more events after the first of a batch.
+    pub linger_ms: u64,
+    /// Queue length.
+    pub queue: usize,
+    /// Milliseconds between heartbeat-state writes.
+    pub status_flush_ms: u64,
+}
+
+impl Default for IntakeSettings {
+    fn default() -> Self {
+        let d = IntakeConfig::default();
+        IntakeSettings {
+            batch_max: d.batch_max,
+            linger_ms: d.linger.as_millis() as u64,
+            queue: d.queue,
+            status_flush_ms: d.status_flush.as_millis() as u64,
+        }
+    }
+}
+
+impl From<IntakeSettings> for IntakeConfig {
+    fn from(s: IntakeSettings) -> Self {
+        IntakeConfig {
+            batch_max: s.batch_max.max(1),
+            linger: Duration::from_millis(s.linger_ms),
+            queue: s.queue.max(1),
+            status_flush: Duration::from_millis(s.status_flush_ms.max(10)),
+        }
+    }
+}
+
+/// An enabled listener address, or `None` for `off`.
+pub fn listener(addr: &str) -> Option<&str> {
+    let addr = addr.trim();
+    (!addr.eq_ignore_ascii_case("off") && !addr.is_empty()).then_some(addr)
+}
+
+impl Config {
+    /// Loads defaults, then `file` (or `onekey.toml` when present), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new("onekey.toml").exists() => {
+                figment = figment.merge(Toml::file("onekey.toml"))
+            }
+            None => {}
+        }
+        figment
+            .merge(Env::prefixed("ONEKEY_").split("__"))
+            .extract()
+            .map_err(Box::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "http_addr = \"1.2.3.4:1\"\n[intake]\nbatch_max = 7\n",
+            )?;
+            jail.set_env("ONEKEY_HTTP_ADDR", "127.0.0.1:0");
+            jail.set_env("ONEKEY_GT06_ADDR", "off");
+            let c = Config::load(Some(Path::new("c.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.http_addr, "127.0.0.1:0");
+            assert_eq!(c.intake.batch_max, 7);
+            assert_eq!(listener(&c.gt06_addr), None);
+            assert_eq!(listener(&c.device_addr), Some("0.0.0.0:7700"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error() {
+        assert!(Config::load(Some(Path::new("/nonexistent/onekey.toml"))).is_err());
+    }
+}

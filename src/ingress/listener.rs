@@ -1,0 +1,56 @@
+//! The accept loop: a cap on open connections, back-off on accept errors, one task per connection,
+//! and a stop on shutdown. Connections are tracked so shutdown can wait for them to finish.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+
+use super::Adapter;
+use super::connection::{GatewayContext, serve_connection};
+
+/// Accepts connections for `adapter` until shutdown.
+pub async fn serve_listener<A: Adapter>(
+    listener: TcpListener,
+    adapter: A,
+    ctx: Arc<GatewayContext>,
+    tracker: TaskTracker,
+) {
+    let adapter = Arc::new(adapter);
+    let slots = Arc::new(Semaphore::new(ctx.config.max_connections));
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let accepted = tokio::select! {
+            _ = ctx.shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => {
+                backoff = Duration::from_millis(10);
+                pair
+            }
+            Err(e) => {
+                // Usually out of file descriptors: wait instead of spinning.
+                tracing::warn!(protocol = A::PROTOCOL, error = %e, "accept failed; backing off");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(protocol = A::PROTOCOL, %peer, "connection cap reached; refusing");
+            metrics::counter!("onekey_connections_refused_total", "protocol" => A::PROTOCOL)
+                .increment(1);
+            drop(stream);
+            continue;
+        };
+        let (adapter, ctx) = (adapter.clone(), ctx.clone());
+        tracker.spawn(async move {
+            serve_connection(adapter, stream, peer, ctx).await;
+            drop(slot);
+        });
+    }
+    tracing::info!(protocol = A::PROTOCOL, "listener stopped");
+}

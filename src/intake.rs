@@ -1,0 +1,273 @@
+//! Intake: the one door into the durable store for everything devices say.
+//!
+//! Connections call [`Intake::submit`] and wait; a single writer task drains the queue into batches
+//! and commits each batch in one transaction (group commit), then answers every waiter. So an alarm is
+//! answered only after its batch is on disk, one fsync serves many alarms, and a slow disk slows the
+//! answers down without losing any. The writer drains until the queue is empty, never one batch per
+//! tick. When a batch fails it retries its events one by one, so one bad event cannot keep the
+//! others from being stored.
+//!
+//! Heartbeat state takes the other door, [`Intake::report_status`]: it is kept in memory and written
+//! every `status_flush` in one transaction, without an fsync per heartbeat.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::domain::{DeviceEvent, DeviceStatus, IncidentEvent, Millis, now_millis};
+use crate::store::{StatusUpdate, Store, StoreError, Stored};
+
+/// Tuning for the writer.
+#[derive(Debug, Clone, Copy)]
+pub struct IntakeConfig {
+    /// Most events in one transaction.
+    pub batch_max: usize,
+    /// How long the writer waits for more events after the first one of a batch (0 = none: batches
+    /// form naturally while the previous commit runs).
+    pub linger: Duration,
+    /// Queue length; submitters wait when it is full (back-pressure to the sockets).
+    pub queue: usize,
+    /// How often heartbeat state is written.
+    pub status_flush: Duration,
+}
+
+impl Default for IntakeConfig {
+    fn default() -> Self {
+        IntakeConfig {
+            batch_max: 512,
+            linger: Duration::ZERO,
+            queue: 16_384,
+            status_flush: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Why an event was not stored. The device gets no ACK and will retry.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IntakeError {
+    /// The store failed; the message is logged, not sent to devices.
+    #[error("store unavailable: {0}")]
+    Store(String),
+    /// The server is shutting down and no longer takes events.
+    #[error("shutting down")]
+    Closed,
+}
+
+/// What the writer publishes after each commit, for the console and dispatch.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// Incident log entries appended by the batch, in id order.
+    pub incident_events: Vec<IncidentEvent>,
+}
+
+struct Job {
+    event: DeviceEvent,
+    enqueued: Instant,
+    reply: oneshot::Sender<Result<Stored, IntakeError>>,
+}
+
+/// A cheap-to-clone handle for submitting events.
+#[derive(Clone)]
+pub struct Intake {
+    jobs: mpsc::Sender<Job>,
+    statuses: Arc<Mutex<HashMap<i64, StatusUpdate>>>,
+}
+
+impl Intake {
+    /// Starts the writer. It stops after every `Intake` handle is dropped and the queue is drained,
+    /// then writes the last heartbeat state.
+    pub fn start(
+        store: Store,
+        config: IntakeConfig,
+        on_commit: impl Fn(Committed) + Send + 'static,
+    ) -> (Intake, JoinHandle<()>) {
+        let (jobs, rx) = mpsc::channel(config.queue);
+        let statuses = Arc::new(Mutex::new(HashMap::new()));
+        let writer = Writer {
+            store,
+            config,
+            rx,
+            statuses: statuses.clone(),
+            on_commit: Box::new(on_commit),
+        };
+        let handle = tokio::spawn(writer.run());
+        (Intake { jobs, statuses }, handle)
+    }
+
+    /// Submits an event and waits until it is committed (or failed).
+    pub async fn submit(&self, event: DeviceEvent) -> Result<Stored, IntakeError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            event,
+            enqueued: Instant::now(),
+            reply,
+        };
+        self.jobs.send(job).await.map_err(|_| IntakeError::Closed)?;
+        metrics::gauge!("onekey_intake_queue_depth")
+            .set((self.jobs.max_capacity() - self.jobs.capacity()) as f64);
+        answer.await.unwrap_or(Err(IntakeError::Closed))
+    }
+
+    /// Records a device's latest heartbeat state; written with the next status flush.
+    pub fn report_status(
+        &self,
+        device_id: i64,
+        status: DeviceStatus,
+        seen: Millis,
+        seq: Option<i64>,
+    ) {
+        let mut map = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = map.entry(device_id).or_insert(StatusUpdate {
+            device_id,
+            status,
+            last_seen: seen,
+            last_seq: seq,
+        });
+        merge_status(&mut entry.status, status);
+        entry.last_seen = entry.last_seen.max(seen);
+        entry.last_seq = entry.last_seq.max(seq);
+    }
+}
+
+fn merge_status(into: &mut DeviceStatus, new: DeviceStatus) {
+    into.battery_pct = new.battery_pct.or(into.battery_pct);
+    into.mains = new.mains.or(into.mains);
+    into.signal_pct = new.signal_pct.or(into.signal_pct);
+    into.location = new.location.or(into.location);
+}
+
+struct Writer {
+    store: Store,
+    config: IntakeConfig,
+    rx: mpsc::Receiver<Job>,
+    statuses: Arc<Mutex<HashMap<i64, StatusUpdate>>>,
+    on_commit: Box<dyn Fn(Committed) + Send>,
+}
+
+impl Writer {
+    async fn run(mut self) {
+        let mut flush = tokio::time::interval(self.config.status_flush);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::with_capacity(self.config.batch_max);
+        loop {
+            tokio::select! {
+                biased;
+                job = self.rx.recv() => match job {
+                    Some(job) => {
+                        batch.push(job);
+                        self.fill(&mut batch).await;
+                        self.commit(&mut batch).await;
+                    }
+                    None => break,
+                },
+                _ = flush.tick() => self.flush_statuses().await,
+            }
+        }
+        self.flush_statuses().await;
+        tracing::info!("intake writer stopped");
+    }
+
+    /// Takes what is already queued, waiting up to `linger` for more.
+    async fn fill(&mut self, batch: &mut Vec<Job>) {
+        let deadline = tokio::time::Instant::now() + self.config.linger;
+        while batch.len() < self.config.batch_max {
+            match self.rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) if self.config.linger.is_zero() => break,
+                Err(_) => match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                    Ok(Some(job)) => batch.push(job),
+                    _ => break,
+                },
+            }
+        }
+    }
+
+    async fn commit(&mut self, batch: &mut Vec<Job>) {
+        let started = Instant::now();
+        let events: Vec<DeviceEvent> = batch.iter().map(|j| j.event.clone()).collect();
+        let result = self.store.commit_events(&events, now_millis()).await;
+        metrics::histogram!("onekey_intake_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("onekey_intake_batch_size").record(batch.len() as f64);
+        match result {
+            Ok((stored, incident_events)) => {
+                for (job, stored) in batch.drain(..).zip(stored) {
+                    answer(job, Ok(stored));
+                }
+                if !incident_events.is_empty() {
+                    (self.on_commit)(Committed { incident_events });
+                }
+            }
+            Err(e) if batch.len() > 1 => {
+                tracing::warn!(error = %e, size = batch.len(), "batch commit failed; retrying its events one by one");
+                metrics::counter!("onekey_store_errors_total", "op" => "batch_commit").increment(1);
+                for job in batch.drain(..) {
+                    let one = [job.event.clone()];
+                    let result = self.store.commit_events(&one, now_millis()).await;
+                    match result {
+                        Ok((mut stored, incident_events)) => {
+                            answer(
+                                job,
+                                stored
+                                    .pop()
+                                    .ok_or_else(|| IntakeError::Store("empty result".into())),
+                            );
+                            if !incident_events.is_empty() {
+                                (self.on_commit)(Committed { incident_events });
+                            }
+                        }
+                        Err(e) => fail(job, &e),
+                    }
+                }
+            }
+            Err(e) => {
+                for job in batch.drain(..) {
+                    fail(job, &e);
+                }
+            }
+        }
+    }
+
+    async fn flush_statuses(&mut self) {
+        let updates: Vec<StatusUpdate> = {
+            let mut map = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
+            map.drain().map(|(_, u)| u).collect()
+        };
+        if updates.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.write_statuses(&updates).await {
+            tracing::warn!(error = %e, devices = updates.len(), "writing device state failed; will retry");
+            metrics::counter!("onekey_store_errors_total", "op" => "status_flush").increment(1);
+            let mut map = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
+            for u in updates {
+                map.entry(u.device_id).or_insert(u);
+            }
+        }
+    }
+}
+
+fn answer(job: Job, result: Result<Stored, IntakeError>) {
+    let outcome = match &result {
+        Ok(s) if s.outcome == crate::store::StoreOutcome::Stored => "stored",
+        Ok(_) => "duplicate",
+        Err(_) => "failed",
+    };
+    metrics::counter!("onekey_intake_events_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("onekey_intake_wait_seconds").record(job.enqueued.elapsed().as_secs_f64());
+    // The submitter may have gone (connection closed); the event is stored all the same.
+    let _ = job.reply.send(result);
+}
+
+fn fail(job: Job, error: &StoreError) {
+    tracing::error!(
+        error = %error,
+        device_id = job.event.device_id,
+        dedup_key = %job.event.dedup_key,
+        "event not stored; the device gets no ACK and will retry"
+    );
+    metrics::counter!("onekey_store_errors_total", "op" => "commit").increment(1);
+    answer(job, Err(IntakeError::Store(error.to_string())));
+}

@@ -1,0 +1,25 @@
+//! OneKey: the dispatch server between elders' one-key emergency call devices and the people who
+//! answer them.
+//!
+//! An alarm's walk through the crate, top to bottom:
+//! - [`ingress`]: a device's socket; one [`ingress::Adapter`] per protocol decodes frames into
+//!   [`domain::DeviceEvent`]s;
+//! - [`intake`]: the group-commit writer stores them durably in the [`store`]; only then does the
+//!   connection send the device its ACK;
+//! - the store opens or joins an incident in the same transaction;
+//! - [`notify`]: committed incident events go to the operators' consoles;
+//! - [`web`]: the JSON API, the live stream, health and metrics.
+//!
+//! [`app`] wires these together; [`cli`] is the command line; [`config`] the settings.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod ingress;
+pub mod intake;
+pub mod notify;
+pub mod store;
+pub mod telemetry;
+pub mod web;

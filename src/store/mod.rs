@@ -1,0 +1,155 @@
+//! The durable store: sqlx over SQLite (default, a file) or PostgreSQL (production), chosen by URL.
+//!
+//! One set of queries serves both backends through sqlx's `Any` driver: timestamps are Unix
+//! milliseconds (`BIGINT`), booleans 0/1, JSON as text, placeholders `$n` (both backends accept them).
+//! The few places where the dialects differ ask [`Backend`].
+//!
+//! Durability settings: SQLite runs in WAL mode with `synchronous=FULL`, so a commit is on disk when
+//! it returns; PostgreSQL's default `synchronous_commit=on` gives the same.
+
+mod accounts;
+mod directory;
+mod incidents;
+mod intake_batch;
+mod migrations;
+mod rows;
+
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use accounts::{Principal, SubjectKind};
+pub use directory::{
+    AreaInput, DeviceCredentials, DeviceInput, ElderInput, PROTOCOLS, ResponderInput,
+};
+pub use incidents::IncidentFilter;
+pub use intake_batch::{StatusUpdate, StoreOutcome, Stored};
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// Errors from the store. Callers log them in full and show users a generic message.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A row referenced something that does not exist, or broke a rule.
+    #[error("{0}")]
+    Invalid(String),
+    /// The database URL is not one OneKey can use.
+    #[error("unsupported database URL: {0}")]
+    Url(String),
+}
+
+impl StoreError {
+    /// True when the error is a unique-constraint violation (a duplicate name or code).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Db(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+}
+
+/// Result alias for store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A cheap-to-clone handle on the database.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens the database named by `url`, creating a SQLite file if it does not exist. Does not migrate.
+    pub async fn connect(url: &str) -> StoreResult<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Url(url.to_string()));
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}mode=rwc")
+            }
+            _ => url.to_string(),
+        };
+        let options: AnyConnectOptions = url.parse()?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute(
+                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
+                             PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Store { pool, backend })
+    }
+
+    /// Applies every pending migration for this backend.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        migrations::run(&self.pool, self.backend).await
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for queries that live next to their callers' tests.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// A cheap round trip, for `/healthz`.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Begins a transaction in which incident events will be appended. On PostgreSQL it takes a
+/// transaction-scoped advisory lock so that incident events commit in id order: the console's
+/// catch-up (`id > last seen`) then never skips an event that committed late.
+pub(crate) async fn begin_ordered(
+    pool: &AnyPool,
+    backend: Backend,
+) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+    let mut tx = pool.begin().await?;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock(1249)")
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(tx)
+}

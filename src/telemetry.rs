@@ -1,0 +1,98 @@
+//! Logs (tracing) and metrics (Prometheus text at `/metrics`).
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global tracing subscriber: `filter` in `EnvFilter` syntax, `json` for JSON lines.
+pub fn init_logging(filter: &str, json: bool) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second call (tests, `demo` after `migrate`) keeps the first subscriber.
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process-wide Prometheus recorder, installed on first use.
+pub fn metrics() -> &'static PrometheusHandle {
+    METRICS.get_or_init(|| {
+        let seconds = &[
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ];
+        let sizes = &[
+            1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+        ];
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), seconds)
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_size".into()), sizes))
+            .map(|b| b.build_recorder())
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        let handle = recorder.handle();
+        let _ = metrics::set_global_recorder(recorder);
+        describe();
+        handle
+    })
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "onekey_frames_total",
+        "Device frames received, by protocol and result"
+    );
+    describe_counter!(
+        "onekey_frames_rejected_total",
+        "Device frames rejected, by protocol and reason"
+    );
+    describe_counter!(
+        "onekey_connections_total",
+        "Device connections accepted, by protocol"
+    );
+    describe_counter!(
+        "onekey_connections_refused_total",
+        "Device connections refused at the cap"
+    );
+    describe_counter!(
+        "onekey_connections_replaced_total",
+        "Older device connections closed by a reconnect"
+    );
+    describe_gauge!(
+        "onekey_connections_open",
+        "Open device connections, by protocol"
+    );
+    describe_counter!(
+        "onekey_intake_events_total",
+        "Device events through intake, by outcome"
+    );
+    describe_gauge!(
+        "onekey_intake_queue_depth",
+        "Events waiting for the group-commit writer"
+    );
+    describe_histogram!("onekey_intake_batch_size", "Events per group commit");
+    describe_histogram!(
+        "onekey_intake_commit_seconds",
+        "Duration of one group commit"
+    );
+    describe_histogram!(
+        "onekey_intake_wait_seconds",
+        "From submit to commit, per event"
+    );
+    describe_histogram!(
+        "onekey_device_ack_seconds",
+        "From frame decoded to ACK written, by protocol"
+    );
+    describe_counter!("onekey_store_errors_total", "Store failures, by operation");
+    describe_counter!(
+        "onekey_console_events_total",
+        "Incident events published to consoles"
+    );
+    describe_counter!("onekey_http_errors_total", "API errors, by code");
+}

@@ -1,0 +1,158 @@
+//! The console's live feed: Server-Sent Events of every committed incident event.
+//!
+//! Each SSE event's `id` is the incident event's id, so a browser's `EventSource` resumes after a
+//! reconnect by sending `Last-Event-ID`, and the server replays what was missed from the store. The
+//! store is the source of truth: whenever the live channel lags, or an event arrives with a gap before
+//! it, the stream catches up from the store by id before going on. Nothing is skipped and nothing is
+//! sent twice on one stream.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use serde::Deserialize;
+use tokio::sync::broadcast::{self, error::RecvError};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::auth::Operator;
+use super::error::ApiResult;
+use crate::domain::{IncidentEvent, now_millis};
+use crate::store::Store;
+
+/// Routes: the live stream.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(stream))
+}
+
+/// Where to start.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct StreamParams {
+    /// Replay events with an id above this one first. Default: the `Last-Event-ID` header, else
+    /// only events from now on.
+    pub after: Option<i64>,
+    /// Bearer token, for clients that cannot set headers (browsers' `EventSource`).
+    pub token: Option<String>,
+}
+
+const CATCH_UP_PAGE: i64 = 500;
+
+/// Live incident events (`text/event-stream`). Each event: `id: <event id>`, `event: incident`,
+/// `data: <IncidentEvent JSON>`.
+#[utoipa::path(get, path = "/stream", tag = "incidents", params(StreamParams),
+    responses((status = 200, description = "text/event-stream of IncidentEvent", content_type = "text/event-stream")))]
+async fn stream(
+    State(app): State<AppState>,
+    _: Operator,
+    headers: HeaderMap,
+    Query(params): Query<StreamParams>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    // Subscribe before reading where to start, so nothing committed in between is lost.
+    let live = app.hub.subscribe();
+    let header = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    let last_id = match params.after.or(header) {
+        Some(id) => id,
+        None => app.store.last_incident_event_id().await?,
+    };
+    let feed = Feed {
+        store: app.store.clone(),
+        live,
+        last_id,
+        backlog: VecDeque::new(),
+        catch_up: true,
+        shutdown: app.shutdown.clone(),
+    };
+    let hub = app.hub.clone();
+    let stream = futures_util::stream::unfold(feed, move |mut feed| {
+        let hub = hub.clone();
+        async move {
+            let event = feed.next().await?;
+            if event.kind == "opened" {
+                mark_shown(feed.store.clone(), hub.clone(), event.incident_id);
+            }
+            let sse = Event::default()
+                .id(event.id.to_string())
+                .event("incident")
+                .json_data(&*event)
+                .unwrap_or_else(|_| Event::default().comment("unserialisable event"));
+            Some((Ok(sse), feed))
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// Records that an incident reached a console (its `shown_at` step), once.
+fn mark_shown(store: Store, hub: crate::notify::ConsoleHub, incident_id: i64) {
+    tokio::spawn(async move {
+        match store.mark_shown(incident_id, now_millis()).await {
+            Ok(Some(event)) => hub.publish([event]),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(incident_id, error = %e, "could not record shown_at"),
+        }
+    });
+}
+
+struct Feed {
+    store: Store,
+    live: broadcast::Receiver<Arc<IncidentEvent>>,
+    last_id: i64,
+    backlog: VecDeque<IncidentEvent>,
+    catch_up: bool,
+    shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl Feed {
+    /// The next event after `last_id`, or `None` when the server is shutting down.
+    async fn next(&mut self) -> Option<Arc<IncidentEvent>> {
+        loop {
+            if let Some(event) = self.backlog.pop_front() {
+                if event.id > self.last_id {
+                    self.last_id = event.id;
+                    return Some(Arc::new(event));
+                }
+                continue;
+            }
+            if self.catch_up {
+                match self
+                    .store
+                    .incident_events_after(self.last_id, CATCH_UP_PAGE)
+                    .await
+                {
+                    Ok(page) => {
+                        self.catch_up = page.len() as i64 == CATCH_UP_PAGE;
+                        self.backlog.extend(page);
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "console catch-up failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                }
+            }
+            let received = tokio::select! {
+                _ = self.shutdown.cancelled() => return None,
+                received = self.live.recv() => received,
+            };
+            match received {
+                Ok(event) if event.id <= self.last_id => continue,
+                Ok(event) if event.id == self.last_id + 1 => {
+                    self.last_id = event.id;
+                    return Some(event);
+                }
+                // A gap: an earlier event is committed but not yet published here. Read the store.
+                Ok(_) | Err(RecvError::Lagged(_)) => self.catch_up = true,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+}
