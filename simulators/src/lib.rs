@@ -1,0 +1,7 @@
+//! Simulators for OneKey: devices of every protocol, responders, and demo datasets.
+//!
+//! The device clients here speak the real protocols over real TCP sockets; the tests, the load
+//! harness in `benches/` and `onekey demo` all drive the server through them.
+#![forbid(unsafe_code)]
+
+pub mod native;
