@@ -39,10 +39,20 @@ pub struct NativeDevice {
 
 impl NativeDevice {
     /// Connects to the server's native listener.
-    pub async fn connect(addr: &str, device_id: u64, key: Key) -> Result<NativeDevice, DeviceError> {
+    pub async fn connect(
+        addr: &str,
+        device_id: u64,
+        key: Key,
+    ) -> Result<NativeDevice, DeviceError> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
-        Ok(NativeDevice { stream, device_id, key, seq: 1, buf: Vec::with_capacity(256) })
+        Ok(NativeDevice {
+            stream,
+            device_id,
+            key,
+            seq: 1,
+            buf: Vec::with_capacity(256),
+        })
     }
 
     /// Encodes `message` with the next sequence number; returns the frame bytes and its sequence.
@@ -58,7 +68,11 @@ impl NativeDevice {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as u32)
             .unwrap_or(0);
-        let header = Header { device_id: self.device_id, seq, timestamp: now };
+        let header = Header {
+            device_id: self.device_id,
+            seq,
+            timestamp: now,
+        };
         let mut out = [0u8; MAX_FRAME_LEN];
         let n = onekey_protocol::encode(&header, &message, &self.key, &mut out).unwrap_or(0);
         out[..n].to_vec()
@@ -76,7 +90,9 @@ impl NativeDevice {
         loop {
             match onekey_protocol::decode(&self.buf) {
                 Ok((unverified, used)) => {
-                    let frame = unverified.verify(&self.key).map_err(|e| DeviceError::BadReply(e.to_string()));
+                    let frame = unverified
+                        .verify(&self.key)
+                        .map_err(|e| DeviceError::BadReply(e.to_string()));
                     self.buf.drain(..used);
                     return frame;
                 }
@@ -95,7 +111,11 @@ impl NativeDevice {
     }
 
     /// Sends `message` with the next sequence number and waits for the server's reply to it.
-    pub async fn request(&mut self, message: Message, within: Duration) -> Result<(u32, Frame), DeviceError> {
+    pub async fn request(
+        &mut self,
+        message: Message,
+        within: Duration,
+    ) -> Result<(u32, Frame), DeviceError> {
         let (bytes, seq) = self.frame(message);
         self.send_raw(&bytes).await?;
         Ok((seq, self.recv(within).await?))
@@ -103,18 +123,33 @@ impl NativeDevice {
 
     /// Says hello.
     pub async fn hello(&mut self, within: Duration) -> Result<Frame, DeviceError> {
-        let hello = Message::Hello(Hello { firmware_version: 1, model: 1, heartbeat_interval_s: 300 });
+        let hello = Message::Hello(Hello {
+            firmware_version: 1,
+            model: 1,
+            heartbeat_interval_s: 300,
+        });
         Ok(self.request(hello, within).await?.1)
     }
 
     /// Sends an alarm and waits for its ACK.
-    pub async fn alarm(&mut self, kind: AlarmKind, location: Option<Location>, within: Duration) -> Result<(u32, Frame), DeviceError> {
-        self.request(Message::Alarm(Alarm { kind, location }), within).await
+    pub async fn alarm(
+        &mut self,
+        kind: AlarmKind,
+        location: Option<Location>,
+        within: Duration,
+    ) -> Result<(u32, Frame), DeviceError> {
+        self.request(Message::Alarm(Alarm { kind, location }), within)
+            .await
     }
 
     /// Sends a heartbeat and waits for its ACK.
     pub async fn heartbeat(&mut self, battery: u8, within: Duration) -> Result<Frame, DeviceError> {
-        let hb = Message::Heartbeat(Heartbeat { battery_percent: Some(battery), mains_power: true, signal_percent: Some(80), location: None });
+        let hb = Message::Heartbeat(Heartbeat {
+            battery_percent: Some(battery),
+            mains_power: true,
+            signal_percent: Some(80),
+            location: None,
+        });
         Ok(self.request(hb, within).await?.1)
     }
 
@@ -135,7 +170,10 @@ impl NativeDevice {
 pub fn demo_key(seed: u64) -> Key {
     let mut key = [0u8; 32];
     for (i, b) in key.iter_mut().enumerate() {
-        *b = (seed.wrapping_mul(6364136223846793005).wrapping_add(i as u64 * 1442695040888963407) >> 24) as u8;
+        *b = (seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add((i as u64).wrapping_mul(1442695040888963407))
+            >> 24) as u8;
     }
     key
 }

@@ -1,0 +1,375 @@
+//! Shared test harness: the real `onekey` binary on port 0, a fresh database per test, an API client.
+#![allow(dead_code)]
+
+pub mod pg;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+/// Where a test's server keeps its data.
+pub enum Db {
+    /// A SQLite file in a temp dir.
+    Sqlite(tempfile::TempDir),
+    /// A fresh database on the shared PostgreSQL.
+    Postgres(pg::TestDatabase),
+    /// Any URL (a private PostgreSQL instance).
+    Url(String),
+}
+
+impl Db {
+    /// A new SQLite database.
+    pub fn sqlite() -> Db {
+        Db::Sqlite(tempfile::tempdir().expect("tempdir"))
+    }
+
+    /// A new database on 127.0.0.1:5432.
+    pub async fn postgres() -> Db {
+        Db::Postgres(pg::TestDatabase::create().await)
+    }
+
+    /// The URL to give the server.
+    pub fn url(&self) -> String {
+        match self {
+            Db::Sqlite(dir) => format!("sqlite://{}", dir.path().join("onekey.db").display()),
+            Db::Postgres(db) => db.url(),
+            Db::Url(u) => u.clone(),
+        }
+    }
+}
+
+/// A running server process.
+pub struct TestServer {
+    child: Child,
+    /// Listener addresses from the ready file.
+    pub addrs: HashMap<String, String>,
+    /// Temp dir holding the ready file and the log.
+    pub dir: tempfile::TempDir,
+    /// Admin bearer token.
+    pub token: String,
+    /// HTTP client.
+    pub http: reqwest::Client,
+}
+
+pub const ADMIN: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "correct-horse-battery";
+
+impl TestServer {
+    /// Starts `onekey serve` on `db` with every listener on port 0 and extra `env`.
+    pub async fn start(db: &Db, env: &[(&str, &str)]) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ready = dir.path().join("ready.json");
+        let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_onekey"));
+        cmd.arg("serve")
+            .arg("--ready-file")
+            .arg(&ready)
+            .current_dir(dir.path())
+            .env("ONEKEY_DATABASE_URL", db.url())
+            .env("ONEKEY_HTTP_ADDR", "127.0.0.1:0")
+            .env("ONEKEY_DEVICE_ADDR", "127.0.0.1:0")
+            .env("ONEKEY_GT06_ADDR", "127.0.0.1:0")
+            .env("ONEKEY_WATCH_ADDR", "127.0.0.1:0")
+            .env("ONEKEY_H02_ADDR", "127.0.0.1:0")
+            .env("ONEKEY_SIA_ADDR", "127.0.0.1:0")
+            .env(
+                "ONEKEY_BOOTSTRAP_ADMIN",
+                format!("{ADMIN}:{ADMIN_PASSWORD}"),
+            )
+            .env("ONEKEY_LOG", "info,sqlx=warn,tower_http=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn onekey");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let addrs: HashMap<String, String> = loop {
+            if let Ok(text) = std::fs::read_to_string(&ready) {
+                if let Ok(map) = serde_json::from_str(&text) {
+                    break map;
+                }
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let log =
+                    std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+                panic!("onekey exited with {status} before it was ready:\n{log}");
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "onekey did not become ready in 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let http = reqwest::Client::new();
+        let mut server = TestServer {
+            child,
+            addrs,
+            dir,
+            token: String::new(),
+            http,
+        };
+        server.token = server.login(ADMIN, ADMIN_PASSWORD).await;
+        server
+    }
+
+    /// `http://host:port`.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addrs["http"])
+    }
+
+    /// The address of a listener from the ready file.
+    pub fn addr(&self, name: &str) -> String {
+        self.addrs
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} listener in {:?}", self.addrs))
+            .clone()
+    }
+
+    /// Logs in as an operator and returns the token.
+    pub async fn login(&self, name: &str, password: &str) -> String {
+        let res = self
+            .http
+            .post(format!("{}/api/v1/auth/login", self.base()))
+            .json(&json!({ "name": name, "password": password }))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(res.status(), 200, "login failed");
+        res.json::<Value>().await.expect("login json")["token"]
+            .as_str()
+            .expect("token")
+            .to_string()
+    }
+
+    /// GET an API path with the admin token; returns status and JSON.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base()))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("GET");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST JSON to an API path with the admin token.
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base()))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates an elder and a native device for it; returns (elder id, device row id).
+    pub async fn register_native_device(&self, device_id: u64, key: &[u8; 32]) -> (i64, i64) {
+        let (status, elder) = self
+            .post(
+                "/api/v1/elders",
+                json!({ "name": format!("老人 {device_id}"), "address": "吉州区 文山街道 思源社区 1 号",
+                        "lat": 27.11, "lon": 114.98, "living": "alone" }),
+            )
+            .await;
+        assert_eq!(status, 201, "create elder: {elder}");
+        let elder_id = elder["id"].as_i64().expect("elder id");
+        let device_row = self
+            .register_device(
+                "native",
+                &device_id.to_string(),
+                Some(&hex::encode(key)),
+                Some(elder_id),
+            )
+            .await;
+        (elder_id, device_row)
+    }
+
+    /// Registers a device of any protocol; returns its row id.
+    pub async fn register_device(
+        &self,
+        protocol: &str,
+        ident: &str,
+        secret_hex: Option<&str>,
+        elder_id: Option<i64>,
+    ) -> i64 {
+        let (status, device) = self
+            .post(
+                "/api/v1/devices",
+                json!({ "protocol": protocol, "ident": ident, "secret_hex": secret_hex,
+                        "elder_id": elder_id, "model": "test-model", "heartbeat_s": 60 }),
+            )
+            .await;
+        assert_eq!(status, 201, "create device: {device}");
+        device["id"].as_i64().expect("device id")
+    }
+
+    /// All incidents (any status).
+    pub async fn incidents(&self) -> Vec<Value> {
+        let (status, list) = self.get("/api/v1/incidents?limit=1000").await;
+        assert_eq!(status, 200);
+        list.as_array().cloned().unwrap_or_default()
+    }
+
+    /// The Prometheus text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base()))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
+    /// The value of one metric series (0 when absent), e.g. `onekey_frames_rejected_total{protocol="native",reason="bad_mac"}`.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self.metrics().await;
+        metric_value(&text, series)
+    }
+
+    /// Waits until `series` reaches at least `at_least`, or panics after 10 s.
+    pub async fn wait_metric(&self, series: &str, at_least: f64) {
+        for _ in 0..200 {
+            if self.metric(series).await >= at_least {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "{series} never reached {at_least}; metrics:\n{}",
+            self.metrics().await
+        );
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit code.
+    pub async fn stop(mut self) -> i32 {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status();
+        }
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("server did not stop within 30 s after SIGTERM")
+            .expect("wait");
+        status.code().unwrap_or(-1)
+    }
+
+    /// Kills the process at once (a crash).
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// The path of the temp dir, e.g. to keep the SQLite file across restarts.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+}
+
+/// Parses one series' value out of Prometheus text.
+pub fn metric_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+        .unwrap_or(0.0)
+}
+
+/// Reads Server-Sent Events from the live stream.
+pub struct EventStream {
+    response: reqwest::Response,
+    buf: String,
+}
+
+/// One SSE event.
+#[derive(Debug, Clone)]
+pub struct Sse {
+    /// `id:` line.
+    pub id: Option<i64>,
+    /// `data:` JSON.
+    pub data: Value,
+}
+
+impl EventStream {
+    /// Opens the console stream, optionally resuming after `last_event_id`.
+    pub async fn open(server: &TestServer, last_event_id: Option<i64>) -> EventStream {
+        let mut req = server
+            .http
+            .get(format!("{}/api/v1/stream", server.base()))
+            .bearer_auth(&server.token);
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id.to_string());
+        }
+        let response = req.send().await.expect("stream");
+        assert_eq!(response.status(), 200);
+        EventStream {
+            response,
+            buf: String::new(),
+        }
+    }
+
+    /// The next event, or `None` after `within`.
+    pub async fn next(&mut self, within: Duration) -> Option<Sse> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(pos) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..pos + 2).collect();
+                let mut id = None;
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = v.trim().parse().ok();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if data.is_empty() {
+                    continue; // keep-alive comment
+                }
+                return Some(Sse {
+                    id,
+                    data: serde_json::from_str(&data).expect("event json"),
+                });
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .ok()?
+                .ok()??;
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Waits for an event of `kind`.
+    pub async fn next_of_kind(&mut self, kind: &str, within: Duration) -> Option<Sse> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let event = self.next(left).await?;
+            if event.data["kind"] == kind {
+                return Some(event);
+            }
+        }
+    }
+}
