@@ -303,7 +303,7 @@ impl Store {
                     "a native device's secret is 32 bytes (64 hex digits)".into(),
                 ));
             }
-        } else if matches!(d.protocol.as_str(), "native" | "mqtt") {
+        } else if id.is_none() && matches!(d.protocol.as_str(), "native" | "mqtt") {
             return Err(StoreError::Invalid(
                 "secret_hex is required for this protocol".into(),
             ));
