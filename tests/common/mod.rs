@@ -261,7 +261,12 @@ impl TestServer {
     }
 
     /// Sends SIGTERM and waits for the exit code.
-    pub async fn stop(mut self) -> i32 {
+    pub async fn stop(self) -> i32 {
+        self.stop_with_log().await.0
+    }
+
+    /// Sends SIGTERM, waits, and returns the exit code and the whole log.
+    pub async fn stop_with_log(mut self) -> (i32, String) {
         if let Some(pid) = self.child.id() {
             let _ = std::process::Command::new("kill")
                 .arg("-TERM")
@@ -272,7 +277,7 @@ impl TestServer {
             .await
             .expect("server did not stop within 30 s after SIGTERM")
             .expect("wait");
-        status.code().unwrap_or(-1)
+        (status.code().unwrap_or(-1), self.log())
     }
 
     /// Kills the process at once (a crash).

@@ -1,0 +1,111 @@
+//! Never ACK what is not stored, and never lose what was ACKed: a database outage withholds ACKs
+//! until the device's retry can be committed; a crash loses no ACKed alarm.
+
+mod common;
+
+use std::time::Duration;
+
+use common::pg::PrivatePostgres;
+use common::{Db, TestServer};
+use onekey_protocol::{AckStatus, AlarmKind, Message};
+use onekey_sim::native::{DeviceError, NativeDevice, demo_key};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn status(frame: &onekey_protocol::Frame) -> AckStatus {
+    match frame.message {
+        Message::Ack(ack) => ack.status,
+        other => panic!("expected an ACK, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_alarm_during_a_database_outage_is_not_acked_until_its_retry_is_stored() {
+    let pg = tokio::task::spawn_blocking(PrivatePostgres::start).await.unwrap();
+    let db = Db::Url(pg.url());
+    let server = TestServer::start(&db, &[]).await;
+    let key = demo_key(11);
+    server.register_native_device(11, &key).await;
+    let mut device = NativeDevice::connect(&server.addr("device_tcp"), 11, key).await.unwrap();
+    device.hello(WAIT).await.unwrap();
+
+    pg.halt();
+    let (frame, seq) = device.frame(Message::Alarm(onekey_protocol::Alarm { kind: AlarmKind::Sos, location: None }));
+    device.send_raw(&frame).await.unwrap();
+    match device.recv(Duration::from_secs(4)).await {
+        Err(DeviceError::Timeout(_)) => {}
+        other => panic!("no ACK may be sent while the store is down, got {other:?}"),
+    }
+    server.wait_metric("onekey_acks_withheld_total{protocol=\"native\"}", 1.0).await;
+    assert!(server.log().contains("withholding the ACK"));
+    let health = server.http.get(format!("{}/healthz", server.base())).send().await.unwrap();
+    assert_eq!(health.status(), 503);
+    let body: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(body["store"]["state"], "down");
+
+    pg.resume();
+    // The device retries the same frame; now it is stored, and only once.
+    let mut acked = None;
+    for _ in 0..20 {
+        device.send_raw(&frame).await.unwrap();
+        if let Ok(reply) = device.recv(Duration::from_secs(2)).await {
+            acked = Some(reply);
+            break;
+        }
+    }
+    let reply = acked.expect("the retry is ACKed once the store is back");
+    assert_eq!(status(&reply), AckStatus::Stored, "the first copy was never stored, so this one is new");
+    match reply.message {
+        Message::Ack(a) => assert_eq!(a.acked_seq, seq),
+        _ => unreachable!(),
+    }
+    let incidents = server.incidents().await;
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0]["alarm_count"], 1);
+    let health = server.http.get(format!("{}/healthz", server.base())).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_acked_alarm_survives_a_crash() {
+    let db = Db::sqlite();
+    let server = TestServer::start(&db, &[]).await;
+    let mut acked = 0;
+    let mut tasks = Vec::new();
+    for i in 0..20u64 {
+        let key = demo_key(1000 + i);
+        server.register_native_device(1000 + i, &key).await;
+        let addr = server.addr("device_tcp");
+        tasks.push(tokio::spawn(async move {
+            let mut device = NativeDevice::connect(&addr, 1000 + i, key).await.unwrap();
+            let (_, reply) = device.alarm(AlarmKind::Fall, None, WAIT).await.unwrap();
+            status(&reply)
+        }));
+    }
+    for t in tasks {
+        if t.await.unwrap() == AckStatus::Stored {
+            acked += 1;
+        }
+    }
+    assert_eq!(acked, 20);
+    server.kill().await; // SIGKILL: no shutdown, no flush
+
+    let server = TestServer::start(&db, &[]).await;
+    let incidents = server.incidents().await;
+    assert_eq!(incidents.len(), 20, "every ACKed alarm is in the store after a crash");
+}
+
+#[tokio::test]
+async fn sigterm_drains_and_exits_zero() {
+    let db = Db::sqlite();
+    let server = TestServer::start(&db, &[]).await;
+    let key = demo_key(12);
+    server.register_native_device(12, &key).await;
+    let mut device = NativeDevice::connect(&server.addr("device_tcp"), 12, key).await.unwrap();
+    device.alarm(AlarmKind::Sos, None, WAIT).await.unwrap();
+    let (code, log) = server.stop_with_log().await;
+    assert_eq!(code, 0);
+    assert!(log.contains("intake writer stopped") && log.contains("stopped"), "{log}");
+    assert!(device.is_closed_by_server(WAIT).await, "device connections are closed on shutdown");
+}
