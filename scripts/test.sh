@@ -50,4 +50,4 @@ if [ -x tests/browser/setup.sh ]; then
 fi
 
 log "running the test suite"
-cargo test --workspace --all-targets --locked
+cargo test --workspace --locked

@@ -37,7 +37,14 @@ fn days_in_month(year: i64, month: u32) -> u32 {
 }
 
 /// Unix seconds of a UTC date and time, or `None` when a field is out of range.
-pub(crate) fn unix_time(year: i64, month: u32, day: u32, hour: u32, minute: u32, second: u32) -> Option<i64> {
+pub(crate) fn unix_time(
+    year: i64,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+) -> Option<i64> {
     let valid = (1..=12).contains(&month)
         && day >= 1
         && day <= days_in_month(year, month)
@@ -96,10 +103,22 @@ mod tests {
         assert_eq!(unix_time(2001, 2, 29, 0, 0, 0), None);
         assert_eq!(unix_time(2020, 13, 1, 0, 0, 0), None);
         let c = civil(1_445_350_871);
-        assert_eq!((c.year, c.month, c.day, c.hour, c.minute, c.second), (2015, 10, 20, 14, 21, 11));
-        for t in [-86_400_i64 * 365, 0, 951_782_400, 4_102_444_800, 1_735_787_045] {
+        assert_eq!(
+            (c.year, c.month, c.day, c.hour, c.minute, c.second),
+            (2015, 10, 20, 14, 21, 11)
+        );
+        for t in [
+            -86_400_i64 * 365,
+            0,
+            951_782_400,
+            4_102_444_800,
+            1_735_787_045,
+        ] {
             let c = civil(t);
-            assert_eq!(unix_time(c.year, c.month, c.day, c.hour, c.minute, c.second), Some(t));
+            assert_eq!(
+                unix_time(c.year, c.month, c.day, c.hour, c.minute, c.second),
+                Some(t)
+            );
         }
     }
 }

@@ -54,7 +54,9 @@ pub(crate) fn split(frame: &[u8]) -> Result<RawFrame<'_>, ParseError> {
     };
     let declared_end = header + len_field;
     if len_field >= 5 && declared_end <= frame.len() && frame.len() - declared_end <= 2 {
-        let body = frame.get(header..declared_end).ok_or(ParseError::TooShort)?;
+        let body = frame
+            .get(header..declared_end)
+            .ok_or(ParseError::TooShort)?;
         let proto = *body.first().ok_or(ParseError::TooShort)?;
         let content = body.get(1..len_field - 4).ok_or(ParseError::TooShort)?;
         let serial = be16(body, len_field - 4);
@@ -65,12 +67,32 @@ pub(crate) fn split(frame: &[u8]) -> Result<RawFrame<'_>, ParseError> {
         } else {
             CrcStatus::Mismatch { received, computed }
         };
-        return Ok(RawFrame { extended, len_field, proto, content, serial, crc, loose: false });
+        return Ok(RawFrame {
+            extended,
+            len_field,
+            proto,
+            content,
+            serial,
+            crc,
+            loose: false,
+        });
     }
-    let end = if frame.ends_with(&TRAILER) { frame.len() - 2 } else { frame.len() };
+    let end = if frame.ends_with(&TRAILER) {
+        frame.len() - 2
+    } else {
+        frame.len()
+    };
     let body = frame.get(header..end).ok_or(ParseError::TooShort)?;
     let (&proto, content) = body.split_first().ok_or(ParseError::TooShort)?;
-    Ok(RawFrame { extended, len_field, proto, content, serial: None, crc: CrcStatus::Absent, loose: true })
+    Ok(RawFrame {
+        extended,
+        len_field,
+        proto,
+        content,
+        serial: None,
+        crc: CrcStatus::Absent,
+        loose: true,
+    })
 }
 
 /// True when `frame` (from the start marker through `0D 0A`) carries a CRC that matches, whatever

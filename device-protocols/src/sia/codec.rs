@@ -101,7 +101,10 @@ impl SiaCodec {
     /// Drops garbage up to the next header; `Some(quote offset)` once one is at the buffer start.
     fn seek_start(&mut self, buf: &mut BytesMut) -> Option<usize> {
         let mut from = 0;
-        while let Some(rel) = buf.get(from..).and_then(|s| s.iter().position(|&b| b == b'\n')) {
+        while let Some(rel) = buf
+            .get(from..)
+            .and_then(|s| s.iter().position(|&b| b == b'\n'))
+        {
             let pos = from + rel;
             match check_start(buf.get(pos..).unwrap_or_default()) {
                 Start::Quote(q) => {

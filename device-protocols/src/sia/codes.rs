@@ -20,22 +20,22 @@ use Mapping::{Alarm, Info, LinkTest, Restore};
 
 /// SIA-DCS two-letter codes. A code missing here is unknown and answered with `DUH`.
 pub const SIA_TABLE: &[(&str, Mapping)] = &[
-    ("QA", Alarm(K::Sos)),          // emergency (personal emergency, CID 101)
-    ("MA", Alarm(K::Medical)),      // medical alarm
-    ("PA", Alarm(K::Panic)),        // panic alarm
-    ("HA", Alarm(K::Panic)),        // holdup / duress alarm
-    ("FA", Alarm(K::Fire)),         // fire alarm
-    ("KA", Alarm(K::Fire)),         // heat alarm
-    ("GA", Alarm(K::Gas)),          // gas alarm
-    ("WA", Alarm(K::WaterLeak)),    // water alarm
-    ("NA", Alarm(K::Inactivity)),   // no activity
-    ("TA", Alarm(K::Tamper)),       // tamper alarm
-    ("JA", Alarm(K::Tamper)),       // user code tamper
-    ("AT", Alarm(K::PowerLoss)),    // AC trouble
-    ("YT", Alarm(K::LowBattery)),   // system battery trouble
-    ("XT", Alarm(K::LowBattery)),   // transmitter battery trouble
-    ("FT", Alarm(K::DeviceFault)),  // fire trouble
-    ("UT", Alarm(K::DeviceFault)),  // untyped zone trouble
+    ("QA", Alarm(K::Sos)),         // emergency (personal emergency, CID 101)
+    ("MA", Alarm(K::Medical)),     // medical alarm
+    ("PA", Alarm(K::Panic)),       // panic alarm
+    ("HA", Alarm(K::Panic)),       // holdup / duress alarm
+    ("FA", Alarm(K::Fire)),        // fire alarm
+    ("KA", Alarm(K::Fire)),        // heat alarm
+    ("GA", Alarm(K::Gas)),         // gas alarm
+    ("WA", Alarm(K::WaterLeak)),   // water alarm
+    ("NA", Alarm(K::Inactivity)),  // no activity
+    ("TA", Alarm(K::Tamper)),      // tamper alarm
+    ("JA", Alarm(K::Tamper)),      // user code tamper
+    ("AT", Alarm(K::PowerLoss)),   // AC trouble
+    ("YT", Alarm(K::LowBattery)),  // system battery trouble
+    ("XT", Alarm(K::LowBattery)),  // transmitter battery trouble
+    ("FT", Alarm(K::DeviceFault)), // fire trouble
+    ("UT", Alarm(K::DeviceFault)), // untyped zone trouble
     ("QH", Restore),
     ("QR", Restore),
     ("MH", Restore),

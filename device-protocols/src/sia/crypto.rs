@@ -63,7 +63,11 @@ mod tests {
     #[test]
     fn round_trip_all_key_sizes() {
         let plain = b"0000000000|]_18:24:52,07-05-2020";
-        for key in [&b"0123456789ABCDEF"[..], b"0123456789ABCDEF01234567", b"0123456789ABCDEF0123456789ABCDEF"] {
+        for key in [
+            &b"0123456789ABCDEF"[..],
+            b"0123456789ABCDEF01234567",
+            b"0123456789ABCDEF0123456789ABCDEF",
+        ] {
             let c = encrypt(key, plain).unwrap();
             assert_eq!(c.len(), 32);
             assert_eq!(decrypt(key, &c).unwrap(), plain);

@@ -263,13 +263,19 @@ fn head(c: &mut Cursor<'_>) -> Result<Head, Reason> {
     }
     let seq = c.take_while(4, |b| b.is_ascii_digit());
     let sequence = std::str::from_utf8(seq).ok().filter(|s| s.len() == 4);
-    let sequence = sequence.and_then(|s| s.parse().ok()).ok_or(bad("bad sequence"))?;
-    let receiver = c.eat(b'R').then(|| text(c.take_while(6, |b| b.is_ascii_hexdigit())));
+    let sequence = sequence
+        .and_then(|s| s.parse().ok())
+        .ok_or(bad("bad sequence"))?;
+    let receiver = c
+        .eat(b'R')
+        .then(|| text(c.take_while(6, |b| b.is_ascii_hexdigit())));
     if receiver.as_ref().is_some_and(String::is_empty) || !c.eat(b'L') {
         return Err(bad("bad receiver or line"));
     }
     let line = text(c.take_while(6, |b| b.is_ascii_hexdigit()));
-    let account = c.eat(b'#').then(|| text(c.take_while(16, |b| b.is_ascii_alphanumeric())));
+    let account = c
+        .eat(b'#')
+        .then(|| text(c.take_while(16, |b| b.is_ascii_alphanumeric())));
     if line.is_empty() || account.as_ref().is_some_and(|a| a.len() < 3) || !c.eat(b'[') {
         return Err(bad("bad line, account or missing `[`"));
     }
@@ -293,7 +299,10 @@ fn head(c: &mut Cursor<'_>) -> Result<Head, Reason> {
 /// account. Applies no acceptance policy: CRC, length, account and time checks are left to the caller.
 pub fn read_message(frame: &[u8], session: &Session) -> Result<Message, Reason> {
     let env = envelope(frame).ok_or(Reason::NotDc09)?;
-    let mut cursor = Cursor { s: env.body, pos: 0 };
+    let mut cursor = Cursor {
+        s: env.body,
+        pos: 0,
+    };
     let head = head(&mut cursor)?;
     let plain;
     let content = if head.encrypted {
@@ -327,7 +336,11 @@ pub fn read_message(frame: &[u8], session: &Session) -> Result<Message, Reason> 
 }
 
 /// Hex ciphertext → the plaintext after the pad (`<pad>|data]…` or, for `NULL`, `<pad>]…`).
-fn decrypt_content(hex_text: &[u8], account: Option<&str>, session: &Session) -> Result<Vec<u8>, Reason> {
+fn decrypt_content(
+    hex_text: &[u8],
+    account: Option<&str>,
+    session: &Session,
+) -> Result<Vec<u8>, Reason> {
     let account = account.ok_or(Reason::NoAccount)?;
     let key = match session.account(account) {
         None => return Err(Reason::UnknownAccount(account.to_owned())),
@@ -427,9 +440,8 @@ fn data_account(data: &[u8]) -> Result<(Option<String>, &[u8]), Reason> {
 fn sia_data(data: &[u8]) -> Result<(Option<String>, Vec<Event>), Reason> {
     let (account, rest) = data_account(data)?;
     let mut c = Cursor { s: rest, pos: 0 };
-    let pair = |c: &Cursor<'_>, f: fn(&u8) -> bool| {
-        c.rest().get(..2).is_some_and(|p| p.iter().all(f))
-    };
+    let pair =
+        |c: &Cursor<'_>, f: fn(&u8) -> bool| c.rest().get(..2).is_some_and(|p| p.iter().all(f));
     if c.peek() == Some(b'N') {
         c.pos += 1;
         let flag = pair(&c, u8::is_ascii_lowercase) || pair(&c, u8::is_ascii_uppercase);
@@ -478,7 +490,9 @@ fn cid_data(data: &[u8]) -> Result<(Option<String>, Vec<Event>), Reason> {
     let s = |from: usize, to: usize| text(rest.get(from..to).unwrap_or_default());
     let event = Event::ContactId {
         qualifier: rest.first().map_or(0, |b| b - b'0'),
-        event: s(1, 4).parse().map_err(|_| Reason::Malformed("bad Contact ID event"))?,
+        event: s(1, 4)
+            .parse()
+            .map_err(|_| Reason::Malformed("bad Contact ID event"))?,
         partition: s(5, 7),
         zone: s(8, 11),
     };
@@ -493,7 +507,11 @@ pub(crate) fn xdata_coordinate(value: &str, limit: f64) -> Option<f64> {
         Some(p) => {
             let degrees: f64 = value.get(..p)?.parse().ok()?;
             let minutes: f64 = value.get(p + 1..)?.parse().ok()?;
-            let sign = if matches!(value.get(p..=p), Some("S" | "W")) { -1.0 } else { 1.0 };
+            let sign = if matches!(value.get(p..=p), Some("S" | "W")) {
+                -1.0
+            } else {
+                1.0
+            };
             if !(0.0..60.0).contains(&minutes) {
                 return None;
             }

@@ -145,7 +145,10 @@ mod tests {
 
     #[test]
     fn signed_and_hemisphere_coordinates() {
-        assert_eq!(coordinate("-84.1422119", "W", 'W', 180.0), Some(-84.1422119));
+        assert_eq!(
+            coordinate("-84.1422119", "W", 'W', 180.0),
+            Some(-84.1422119)
+        );
         assert_eq!(coordinate("68.119072", "S", 'S', 90.0), Some(-68.119072));
         assert_eq!(coordinate("-33.48", "N", 'S', 90.0), Some(-33.48));
         assert_eq!(coordinate("9.1", "", 'W', 180.0), Some(9.1));
@@ -155,7 +158,10 @@ mod tests {
     #[test]
     fn status_order_and_dedup() {
         use StatusMeaning::*;
-        assert_eq!(status_meanings(0x0001_0001), vec![Alarm(AlarmKind::Sos), Alarm(AlarmKind::LowBattery)]);
+        assert_eq!(
+            status_meanings(0x0001_0001),
+            vec![Alarm(AlarmKind::Sos), Alarm(AlarmKind::LowBattery)]
+        );
         assert_eq!(status_meanings(0x0060_0010), vec![Alarm(AlarmKind::Fall)]);
         assert_eq!(status_meanings(0x0000_0010), vec![]);
         assert_eq!(status_meanings(0x0008_0000), vec![GeofenceEnter]);

@@ -85,7 +85,10 @@ impl WatchCodec {
     /// Drops garbage up to the next plausible frame start. Returns false when none is in the buffer yet.
     fn seek_start(&mut self, buf: &mut BytesMut) -> bool {
         let mut from = 0;
-        while let Some(rel) = buf.get(from..).and_then(|s| s.iter().position(|&b| b == b'[')) {
+        while let Some(rel) = buf
+            .get(from..)
+            .and_then(|s| s.iter().position(|&b| b == b'['))
+        {
             let pos = from + rel;
             match check_start(buf.get(pos..).unwrap_or_default()) {
                 StartCheck::Yes => {

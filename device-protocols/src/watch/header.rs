@@ -82,7 +82,10 @@ impl<'a> Header<'a> {
 
     /// The message type: the content up to the first comma.
     pub fn kind(&self) -> &'a [u8] {
-        self.content.split(|&b| b == b',').next().unwrap_or_default()
+        self.content
+            .split(|&b| b == b',')
+            .next()
+            .unwrap_or_default()
     }
 }
 

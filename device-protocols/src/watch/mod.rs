@@ -207,7 +207,7 @@ fn alarm_reports(kind: &str, body: &Body<'_>) -> Vec<Report> {
         .iter()
         .map(|m| meaning_report(*m, body.location, &raw_code))
         .collect();
-    if !meanings.iter().any(|m| matches!(m, StatusMeaning::Alarm(_))) {
+    if meanings.is_empty() {
         reports.insert(0, alarm(AlarmKind::Sos, body.location, &raw_code));
     }
     reports.extend(heartbeat(body));
@@ -253,7 +253,8 @@ pub fn declared_len_matches(frame: &[u8]) -> Option<bool> {
 /// `Locate` → `CR`, `Reset` → `RESET`, `SetSosNumbers([a, b…])` → one `SOS1,a`, `SOS2,b`… frame
 /// per number (slots beyond the list are left alone), `Text(t)` → `t` as the content.
 pub fn encode_command(cmd: &ServerCommand, identity: &str, session: &Session) -> Option<Vec<u8>> {
-    let id_ok = (1..=20).contains(&identity.len()) && identity.bytes().all(|b| b.is_ascii_alphanumeric());
+    let id_ok =
+        (1..=20).contains(&identity.len()) && identity.bytes().all(|b| b.is_ascii_alphanumeric());
     if !id_ok {
         return None;
     }

@@ -1,1 +1,0 @@
-//! sia (being written)
