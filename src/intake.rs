@@ -187,46 +187,44 @@ impl Writer {
 
     async fn commit(&mut self, batch: &mut Vec<Job>) {
         let started = Instant::now();
-        let events: Vec<DeviceEvent> = batch.iter().map(|j| j.event.clone()).collect();
+        let size = batch.len();
+        // Move the events out of the jobs: the batch is committed without copying them.
+        let (events, waiters): (Vec<DeviceEvent>, Vec<Waiter>) =
+            batch.drain(..).map(|j| (j.event, Waiter { enqueued: j.enqueued, reply: j.reply })).unzip();
         let result = self.store.commit_events(&events, now_millis()).await;
         metrics::histogram!("onekey_intake_commit_seconds").record(started.elapsed().as_secs_f64());
-        metrics::histogram!("onekey_intake_batch_size").record(batch.len() as f64);
+        metrics::histogram!("onekey_intake_batch_size").record(size as f64);
         match result {
             Ok((stored, incident_events)) => {
-                for (job, stored) in batch.drain(..).zip(stored) {
-                    answer(job, Ok(stored));
+                for (waiter, stored) in waiters.into_iter().zip(stored) {
+                    waiter.answer(Ok(stored));
                 }
-                if !incident_events.is_empty() {
-                    (self.on_commit)(Committed { incident_events });
-                }
+                self.publish(incident_events);
             }
-            Err(e) if batch.len() > 1 => {
-                tracing::warn!(error = %e, size = batch.len(), "batch commit failed; retrying its events one by one");
+            Err(e) if size > 1 => {
+                tracing::warn!(error = %e, size, "batch commit failed; retrying its events one by one");
                 metrics::counter!("onekey_store_errors_total", "op" => "batch_commit").increment(1);
-                for job in batch.drain(..) {
-                    let one = [job.event.clone()];
-                    let result = self.store.commit_events(&one, now_millis()).await;
-                    match result {
+                for (event, waiter) in events.into_iter().zip(waiters) {
+                    match self.store.commit_events(std::slice::from_ref(&event), now_millis()).await {
                         Ok((mut stored, incident_events)) => {
-                            answer(
-                                job,
-                                stored
-                                    .pop()
-                                    .ok_or_else(|| IntakeError::Store("empty result".into())),
-                            );
-                            if !incident_events.is_empty() {
-                                (self.on_commit)(Committed { incident_events });
-                            }
+                            waiter.answer(stored.pop().ok_or_else(|| IntakeError::Store("empty result".into())));
+                            self.publish(incident_events);
                         }
-                        Err(e) => fail(job, &e),
+                        Err(e) => waiter.fail(&event, &e),
                     }
                 }
             }
             Err(e) => {
-                for job in batch.drain(..) {
-                    fail(job, &e);
+                for (event, waiter) in events.iter().zip(waiters) {
+                    waiter.fail(event, &e);
                 }
             }
+        }
+    }
+
+    fn publish(&self, incident_events: Vec<IncidentEvent>) {
+        if !incident_events.is_empty() {
+            (self.on_commit)(Committed { incident_events });
         }
     }
 
@@ -249,25 +247,33 @@ impl Writer {
     }
 }
 
-fn answer(job: Job, result: Result<Stored, IntakeError>) {
-    let outcome = match &result {
-        Ok(s) if s.outcome == crate::store::StoreOutcome::Stored => "stored",
-        Ok(_) => "duplicate",
-        Err(_) => "failed",
-    };
-    metrics::counter!("onekey_intake_events_total", "outcome" => outcome).increment(1);
-    metrics::histogram!("onekey_intake_wait_seconds").record(job.enqueued.elapsed().as_secs_f64());
-    // The submitter may have gone (connection closed); the event is stored all the same.
-    let _ = job.reply.send(result);
+/// Someone waiting for an event's commit.
+struct Waiter {
+    enqueued: Instant,
+    reply: oneshot::Sender<Result<Stored, IntakeError>>,
 }
 
-fn fail(job: Job, error: &StoreError) {
-    tracing::error!(
-        error = %error,
-        device_id = job.event.device_id,
-        dedup_key = %job.event.dedup_key,
-        "event not stored; the device gets no ACK and will retry"
-    );
-    metrics::counter!("onekey_store_errors_total", "op" => "commit").increment(1);
-    answer(job, Err(IntakeError::Store(error.to_string())));
+impl Waiter {
+    fn answer(self, result: Result<Stored, IntakeError>) {
+        let outcome = match &result {
+            Ok(s) if s.outcome == crate::store::StoreOutcome::Stored => "stored",
+            Ok(_) => "duplicate",
+            Err(_) => "failed",
+        };
+        metrics::counter!("onekey_intake_events_total", "outcome" => outcome).increment(1);
+        metrics::histogram!("onekey_intake_wait_seconds").record(self.enqueued.elapsed().as_secs_f64());
+        // The submitter may have gone (connection closed); the event is stored all the same.
+        let _ = self.reply.send(result);
+    }
+
+    fn fail(self, event: &DeviceEvent, error: &StoreError) {
+        tracing::error!(
+            error = %error,
+            device_id = event.device_id,
+            dedup_key = %event.dedup_key,
+            "event not stored; the device gets no ACK and will retry"
+        );
+        metrics::counter!("onekey_store_errors_total", "op" => "commit").increment(1);
+        self.answer(Err(IntakeError::Store(error.to_string())));
+    }
 }

@@ -87,12 +87,11 @@ fn unix_time(date: &str, time: &str) -> Option<i64> {
 }
 
 fn two_digit_triplet(s: &str) -> Option<[i64; 3]> {
-    let b = s.as_bytes();
-    if b.len() != 6 || !b.iter().all(u8::is_ascii_digit) {
+    if s.len() != 6 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let n = |i: usize| i64::from(b[i] - b'0') * 10 + i64::from(b[i + 1] - b'0');
-    Some([n(0), n(2), n(4)])
+    let n = |i: usize| s.get(i..i + 2)?.parse::<i64>().ok();
+    Some([n(0)?, n(2)?, n(4)?])
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.
