@@ -15,7 +15,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, listener};
-use crate::ingress::{Adapter, DeviceRegistry, GatewayContext, native::Native, serve_listener};
+use crate::ingress::{
+    Adapter, DeviceRegistry, GatewayContext, gt06::Gt06, h02::H02, native::Native, serve_listener,
+    sia::Sia, watch::Watch,
+};
 use crate::intake::Intake;
 use crate::notify::{ConnectedDevices, ConsoleHub};
 use crate::store::Store;
@@ -78,11 +81,20 @@ pub async fn serve(
 
     let http = bind(&config.http_addr, "http").await?;
     addrs.insert("http", http.local_addr()?);
-    if let Some(addr) = listener(&config.device_addr) {
-        let l = bind(addr, "device_tcp").await?;
-        addrs.insert("device_tcp", l.local_addr()?);
-        listeners.push(spawn_listener(l, Native, &gateway, &connections));
+    macro_rules! device_listener {
+        ($setting:expr, $name:literal, $adapter:expr) => {
+            if let Some(addr) = listener(&$setting) {
+                let l = bind(addr, $name).await?;
+                addrs.insert($name, l.local_addr()?);
+                listeners.push(spawn_listener(l, $adapter, &gateway, &connections));
+            }
+        };
     }
+    device_listener!(config.device_addr, "device_tcp", Native);
+    device_listener!(config.gt06_addr, "gt06", Gt06);
+    device_listener!(config.watch_addr, "watch", Watch);
+    device_listener!(config.h02_addr, "h02", H02);
+    device_listener!(config.sia_addr, "sia", Sia);
 
     let state = AppState {
         store: store.clone(),

@@ -189,8 +189,18 @@ impl Writer {
         let started = Instant::now();
         let size = batch.len();
         // Move the events out of the jobs: the batch is committed without copying them.
-        let (events, waiters): (Vec<DeviceEvent>, Vec<Waiter>) =
-            batch.drain(..).map(|j| (j.event, Waiter { enqueued: j.enqueued, reply: j.reply })).unzip();
+        let (events, waiters): (Vec<DeviceEvent>, Vec<Waiter>) = batch
+            .drain(..)
+            .map(|j| {
+                (
+                    j.event,
+                    Waiter {
+                        enqueued: j.enqueued,
+                        reply: j.reply,
+                    },
+                )
+            })
+            .unzip();
         let result = self.store.commit_events(&events, now_millis()).await;
         metrics::histogram!("onekey_intake_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("onekey_intake_batch_size").record(size as f64);
@@ -205,9 +215,17 @@ impl Writer {
                 tracing::warn!(error = %e, size, "batch commit failed; retrying its events one by one");
                 metrics::counter!("onekey_store_errors_total", "op" => "batch_commit").increment(1);
                 for (event, waiter) in events.into_iter().zip(waiters) {
-                    match self.store.commit_events(std::slice::from_ref(&event), now_millis()).await {
+                    match self
+                        .store
+                        .commit_events(std::slice::from_ref(&event), now_millis())
+                        .await
+                    {
                         Ok((mut stored, incident_events)) => {
-                            waiter.answer(stored.pop().ok_or_else(|| IntakeError::Store("empty result".into())));
+                            waiter.answer(
+                                stored
+                                    .pop()
+                                    .ok_or_else(|| IntakeError::Store("empty result".into())),
+                            );
                             self.publish(incident_events);
                         }
                         Err(e) => waiter.fail(&event, &e),
@@ -261,7 +279,8 @@ impl Waiter {
             Err(_) => "failed",
         };
         metrics::counter!("onekey_intake_events_total", "outcome" => outcome).increment(1);
-        metrics::histogram!("onekey_intake_wait_seconds").record(self.enqueued.elapsed().as_secs_f64());
+        metrics::histogram!("onekey_intake_wait_seconds")
+            .record(self.enqueued.elapsed().as_secs_f64());
         // The submitter may have gone (connection closed); the event is stored all the same.
         let _ = self.reply.send(result);
     }

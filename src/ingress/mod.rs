@@ -7,9 +7,14 @@
 //! [`Intake`](crate::intake::Intake), and writing the ACK only after the events are committed.
 
 pub mod connection;
+pub mod deployed;
+pub mod gt06;
+pub mod h02;
 pub mod listener;
 pub mod native;
 pub mod registry;
+pub mod sia;
+pub mod watch;
 
 use bytes::Bytes;
 use tokio_util::codec::{Decoder, Encoder};

@@ -296,7 +296,8 @@ fn head(c: &mut Cursor<'_>) -> Result<Head, Reason> {
 }
 
 /// Decodes one frame (with or without `<LF>`/`<CR>`), decrypting with the session's key for the
-/// account. Applies no acceptance policy: CRC, length, account and time checks are left to the caller.
+/// account. Applies no acceptance policy: CRC, length, account and time checks are left to the
+/// caller.
 pub fn read_message(frame: &[u8], session: &Session) -> Result<Message, Reason> {
     let env = envelope(frame).ok_or(Reason::NotDc09)?;
     let mut cursor = Cursor {

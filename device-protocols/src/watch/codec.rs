@@ -42,7 +42,8 @@ pub struct WatchCodec {
 }
 
 impl WatchCodec {
-    /// A codec that rejects frames longer than `max_frame_len` bytes (on the wire, brackets included).
+    /// A codec that rejects frames longer than `max_frame_len` bytes (on the wire, brackets
+    /// included).
     pub fn new(max_frame_len: usize) -> Self {
         Self {
             max_frame_len: max_frame_len.max(2),
@@ -82,7 +83,8 @@ impl WatchCodec {
         self.depth = 0;
     }
 
-    /// Drops garbage up to the next plausible frame start. Returns false when none is in the buffer yet.
+    /// Drops garbage up to the next plausible frame start. Returns false when none is in the buffer
+    /// yet.
     fn seek_start(&mut self, buf: &mut BytesMut) -> bool {
         let mut from = 0;
         while let Some(rel) = buf

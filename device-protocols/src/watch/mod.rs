@@ -3,13 +3,13 @@
 //! Every frame is `[MM*ID*LLLL*CONTENT]`, or `[MM*ID*IIII*LLLL*CONTENT]` with a 4-hex index (ZJ
 //! watches). `MM` is the manufacturer code, `ID` the device id (every frame carries it, so there is
 //! no login), `LLLL` the content length in hex, and `CONTENT` is `TYPE[,field…]`: `LK` link /
-//! heartbeat, `UD*`/`WT` positions, `AL*` alarms, `INIT`, `TKQ`, voice chunks (`JXTK`, `TK`), health
-//! readings and command echoes. Binary payloads escape `} [ ] , *` as `}` + `01`…`05`.
+//! heartbeat, `UD*`/`WT` positions, `AL*` alarms, `INIT`, `TKQ`, voice chunks (`JXTK`, `TK`),
+//! health readings and command echoes. Binary payloads escape `} [ ] , *` as `}` + `01`…`05`.
 //!
 //! # Decisions about inconsistent data
 //! - **Framing ignores the length field.** 14 of the 50 reference frames carry a wrong `LLLL`, and
-//!   the field counts escaped wire bytes on real devices but unescaped bytes in other samples. A frame
-//!   runs from a `[` that starts a plausible header (`[` + 2 alphanumerics + `*` + id) to the
+//!   the field counts escaped wire bytes on real devices but unescaped bytes in other samples. A
+//!   frame runs from a `[` that starts a plausible header (`[` + 2 alphanumerics + `*` + id) to the
 //!   *matching* `]`, counting nested brackets (Wi-Fi names such as `[LG_Wall-Mount A/C]` appear
 //!   unescaped). A `[` that starts a new plausible header inside an unfinished frame means the
 //!   earlier frame was truncated: it is dropped as garbage. Mismatching length fields are only
@@ -19,14 +19,16 @@
 //!   [`Report::Alarm`], most urgent first (see [`STATUS_ALARM_TABLE`]).
 //! - **An `AL` without a mapped bit is an SOS.** Traccar calls it `general`; `AL` is the message
 //!   these watches send when the SOS key is pressed, and a false SOS costs a phone call while a
-//!   missed one may cost a life. Its `raw_code` (`watch:AL:00000000`) keeps the distinction visible.
-//! - **Only `AL*` messages raise alarms.** Status bits in `UD`/`WT` uploads describe a state that the
-//!   watch already reported (and retransmits until acknowledged) with `AL`; they are not alarms.
+//!   missed one may cost a life. Its `raw_code` (`watch:AL:00000000`) keeps the distinction
+//!   visible.
+//! - **Only `AL*` messages raise alarms.** Status bits in `UD`/`WT` uploads describe a state that
+//!   the watch already reported (and retransmits until acknowledged) with `AL`; they are not
+//!   alarms.
 //! - **0/0 is no fix.** Watches send `0.000000,N,0.000000,E` without GPS; such bodies give no
 //!   [`Location`] (an alarm then carries `location: None`).
 //! - Health readings (`heart`, `PULSE`, `bphrt`, `BLOOD`, `TEMP`, `btemp2`, `oxygen`), media (`TK`,
-//!   `img`) and unknown types decode to no report and no reply (the shared [`Report`] has no variant
-//!   for them yet).
+//!   `img`) and unknown types decode to no report and no reply (the shared [`Report`] has no
+//!   variant for them yet).
 //!
 //! Replies (reference §2.2) echo manufacturer, id and index; commands follow traccar's encoder
 //! (manufacturer `3G` is addressed as `SG`, index `0001` when the watch uses one).
@@ -241,8 +243,9 @@ fn reply(header: &Header<'_>, content: &str) -> Vec<u8> {
     )
 }
 
-/// Whether the `LLLL` field of `frame` equals the number of content bytes in it as given (wire bytes
-/// for a frame straight off the socket); `None` when `frame` is not a watch frame. Informational only.
+/// Whether the `LLLL` field of `frame` equals the number of content bytes in it as given (wire
+/// bytes for a frame straight off the socket); `None` when `frame` is not a watch frame.
+/// Informational only.
 pub fn declared_len_matches(frame: &[u8]) -> Option<bool> {
     Header::parse(frame).map(|h| h.length_matches())
 }
@@ -250,8 +253,8 @@ pub fn declared_len_matches(frame: &[u8]) -> Option<bool> {
 /// The frame(s) that send `cmd` to watch `identity`, or `None` when the command cannot be expressed
 /// (bad id, more than three or malformed SOS numbers, text containing `[`, `]` or `}`).
 ///
-/// `Locate` → `CR`, `Reset` → `RESET`, `SetSosNumbers([a, b…])` → one `SOS1,a`, `SOS2,b`… frame
-/// per number (slots beyond the list are left alone), `Text(t)` → `t` as the content.
+/// `Locate` → `CR`, `Reset` → `RESET`, `SetSosNumbers([a, b…])` → one `SOS1,a`, `SOS2,b`… frame per
+/// number (slots beyond the list are left alone), `Text(t)` → `t` as the content.
 pub fn encode_command(cmd: &ServerCommand, identity: &str, session: &Session) -> Option<Vec<u8>> {
     let id_ok =
         (1..=20).contains(&identity.len()) && identity.bytes().all(|b| b.is_ascii_alphanumeric());
