@@ -21,24 +21,38 @@ fn status(frame: &onekey_protocol::Frame) -> AckStatus {
 
 #[tokio::test]
 async fn an_alarm_during_a_database_outage_is_not_acked_until_its_retry_is_stored() {
-    let pg = tokio::task::spawn_blocking(PrivatePostgres::start).await.unwrap();
+    let pg = tokio::task::spawn_blocking(PrivatePostgres::start)
+        .await
+        .unwrap();
     let db = Db::Url(pg.url());
     let server = TestServer::start(&db, &[]).await;
     let key = demo_key(11);
     server.register_native_device(11, &key).await;
-    let mut device = NativeDevice::connect(&server.addr("device_tcp"), 11, key).await.unwrap();
+    let mut device = NativeDevice::connect(&server.addr("device_tcp"), 11, key)
+        .await
+        .unwrap();
     device.hello(WAIT).await.unwrap();
 
     pg.halt();
-    let (frame, seq) = device.frame(Message::Alarm(onekey_protocol::Alarm { kind: AlarmKind::Sos, location: None }));
+    let (frame, seq) = device.frame(Message::Alarm(onekey_protocol::Alarm {
+        kind: AlarmKind::Sos,
+        location: None,
+    }));
     device.send_raw(&frame).await.unwrap();
     match device.recv(Duration::from_secs(4)).await {
         Err(DeviceError::Timeout(_)) => {}
         other => panic!("no ACK may be sent while the store is down, got {other:?}"),
     }
-    server.wait_metric("onekey_acks_withheld_total{protocol=\"native\"}", 1.0).await;
+    server
+        .wait_metric("onekey_acks_withheld_total{protocol=\"native\"}", 1.0)
+        .await;
     assert!(server.log().contains("withholding the ACK"));
-    let health = server.http.get(format!("{}/healthz", server.base())).send().await.unwrap();
+    let health = server
+        .http
+        .get(format!("{}/healthz", server.base()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 503);
     let body: serde_json::Value = health.json().await.unwrap();
     assert_eq!(body["store"]["state"], "down");
@@ -54,7 +68,11 @@ async fn an_alarm_during_a_database_outage_is_not_acked_until_its_retry_is_store
         }
     }
     let reply = acked.expect("the retry is ACKed once the store is back");
-    assert_eq!(status(&reply), AckStatus::Stored, "the first copy was never stored, so this one is new");
+    assert_eq!(
+        status(&reply),
+        AckStatus::Stored,
+        "the first copy was never stored, so this one is new"
+    );
     match reply.message {
         Message::Ack(a) => assert_eq!(a.acked_seq, seq),
         _ => unreachable!(),
@@ -62,7 +80,12 @@ async fn an_alarm_during_a_database_outage_is_not_acked_until_its_retry_is_store
     let incidents = server.incidents().await;
     assert_eq!(incidents.len(), 1);
     assert_eq!(incidents[0]["alarm_count"], 1);
-    let health = server.http.get(format!("{}/healthz", server.base())).send().await.unwrap();
+    let health = server
+        .http
+        .get(format!("{}/healthz", server.base()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
     server.stop().await;
 }
@@ -93,7 +116,11 @@ async fn every_acked_alarm_survives_a_crash() {
 
     let server = TestServer::start(&db, &[]).await;
     let incidents = server.incidents().await;
-    assert_eq!(incidents.len(), 20, "every ACKed alarm is in the store after a crash");
+    assert_eq!(
+        incidents.len(),
+        20,
+        "every ACKed alarm is in the store after a crash"
+    );
 }
 
 #[tokio::test]
@@ -102,10 +129,18 @@ async fn sigterm_drains_and_exits_zero() {
     let server = TestServer::start(&db, &[]).await;
     let key = demo_key(12);
     server.register_native_device(12, &key).await;
-    let mut device = NativeDevice::connect(&server.addr("device_tcp"), 12, key).await.unwrap();
+    let mut device = NativeDevice::connect(&server.addr("device_tcp"), 12, key)
+        .await
+        .unwrap();
     device.alarm(AlarmKind::Sos, None, WAIT).await.unwrap();
     let (code, log) = server.stop_with_log().await;
     assert_eq!(code, 0);
-    assert!(log.contains("intake writer stopped") && log.contains("stopped"), "{log}");
-    assert!(device.is_closed_by_server(WAIT).await, "device connections are closed on shutdown");
+    assert!(
+        log.contains("intake writer stopped") && log.contains("stopped"),
+        "{log}"
+    );
+    assert!(
+        device.is_closed_by_server(WAIT).await,
+        "device connections are closed on shutdown"
+    );
 }

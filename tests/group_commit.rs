@@ -40,7 +40,10 @@ fn sos(device_id: i64, seq: i64) -> DeviceEvent {
         device_time: None,
         received_at: now_millis(),
         raw_code: "native:sos".into(),
-        body: EventBody::Alarm { kind: AlarmKind::Sos, location: None },
+        body: EventBody::Alarm {
+            kind: AlarmKind::Sos,
+            location: None,
+        },
     }
 }
 
@@ -48,7 +51,10 @@ async fn concurrent_alarms_share_commits(db: Db) {
     let (store, devices) = store_with_devices(&db, 200).await;
     let commits = Arc::new(AtomicUsize::new(0));
     let counter = commits.clone();
-    let config = IntakeConfig { linger: Duration::from_millis(5), ..IntakeConfig::default() };
+    let config = IntakeConfig {
+        linger: Duration::from_millis(5),
+        ..IntakeConfig::default()
+    };
     let (intake, writer) = Intake::start(store.clone(), config, move |_| {
         counter.fetch_add(1, Ordering::SeqCst);
     });
@@ -65,12 +71,24 @@ async fn concurrent_alarms_share_commits(db: Db) {
         assert_eq!(stored.outcome, StoreOutcome::Stored);
         assert!(stored.opened);
         // Answered means committed: the incident is readable by anyone now.
-        assert!(store.get_incident(stored.incident_id.unwrap()).await.unwrap().is_some());
+        assert!(
+            store
+                .get_incident(stored.incident_id.unwrap())
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
     let batches = commits.load(Ordering::SeqCst);
-    assert!(batches >= 1 && batches < 200 / 4, "200 concurrent alarms took {batches} commits");
+    assert!(
+        batches >= 1 && batches < 200 / 4,
+        "200 concurrent alarms took {batches} commits"
+    );
     drop(intake);
-    tokio::time::timeout(Duration::from_secs(10), writer).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), writer)
+        .await
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test]
@@ -87,7 +105,10 @@ async fn concurrent_alarms_share_commits_postgres() {
 async fn a_bad_event_fails_alone() {
     let db = Db::sqlite();
     let (store, devices) = store_with_devices(&db, 20).await;
-    let config = IntakeConfig { linger: Duration::from_millis(20), ..IntakeConfig::default() };
+    let config = IntakeConfig {
+        linger: Duration::from_millis(20),
+        ..IntakeConfig::default()
+    };
     let (intake, _writer) = Intake::start(store.clone(), config, |_| {});
     let mut tasks = Vec::new();
     for d in &devices {

@@ -21,15 +21,18 @@ async fn seed(store: &Store) -> (i64, i64) {
         .await
         .unwrap();
     let device = store
-        .save_device(None, &DeviceInput {
-            protocol: "native".into(),
-            ident: format!("{}", rand::random::<u32>()),
-            secret_hex: Some(hex::encode([7u8; 32])),
-            model: "OK-1".into(),
-            elder_id: Some(elder.id),
-            enabled: true,
-            heartbeat_s: 300,
-        })
+        .save_device(
+            None,
+            &DeviceInput {
+                protocol: "native".into(),
+                ident: format!("{}", rand::random::<u32>()),
+                secret_hex: Some(hex::encode([7u8; 32])),
+                model: "OK-1".into(),
+                elder_id: Some(elder.id),
+                enabled: true,
+                heartbeat_s: 300,
+            },
+        )
         .await
         .unwrap();
     (elder.id, device.id)
@@ -44,7 +47,10 @@ fn alarm(device: i64, elder: i64, seq: i64, kind: AlarmKind) -> DeviceEvent {
         device_time: None,
         received_at: now_millis(),
         raw_code: format!("native:{kind}"),
-        body: EventBody::Alarm { kind, location: None },
+        body: EventBody::Alarm {
+            kind,
+            location: None,
+        },
     }
 }
 
@@ -59,25 +65,59 @@ async fn batch_dedups_opens_and_joins(db: Db) {
     ];
     let (stored, events) = store.commit_events(&batch, now_millis()).await.unwrap();
     let outcomes: Vec<_> = stored.iter().map(|s| s.outcome).collect();
-    assert_eq!(outcomes, [StoreOutcome::Stored, StoreOutcome::Duplicate, StoreOutcome::Stored, StoreOutcome::Stored]);
+    assert_eq!(
+        outcomes,
+        [
+            StoreOutcome::Stored,
+            StoreOutcome::Duplicate,
+            StoreOutcome::Stored,
+            StoreOutcome::Stored
+        ]
+    );
     assert!(stored[0].opened && !stored[2].opened && stored[3].opened);
-    assert_eq!(stored[0].incident_id, stored[2].incident_id, "the second press joins");
-    assert_ne!(stored[0].incident_id, stored[3].incident_id, "a technical alarm is its own incident");
-    assert_eq!(stored[1].incident_id, stored[0].incident_id, "a duplicate points at the original's incident");
+    assert_eq!(
+        stored[0].incident_id, stored[2].incident_id,
+        "the second press joins"
+    );
+    assert_ne!(
+        stored[0].incident_id, stored[3].incident_id,
+        "a technical alarm is its own incident"
+    );
+    assert_eq!(
+        stored[1].incident_id, stored[0].incident_id,
+        "a duplicate points at the original's incident"
+    );
     let kinds: Vec<_> = events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["opened", "alarm_joined", "opened"]);
     assert!(events.windows(2).all(|w| w[0].id < w[1].id));
 
     // A later retry of seq 2 is still a duplicate.
-    let (again, none) = store.commit_events(&[alarm(device, elder, 2, AlarmKind::Sos)], now_millis()).await.unwrap();
+    let (again, none) = store
+        .commit_events(&[alarm(device, elder, 2, AlarmKind::Sos)], now_millis())
+        .await
+        .unwrap();
     assert_eq!(again[0].outcome, StoreOutcome::Duplicate);
     assert!(none.is_empty());
 
-    let incident = store.get_incident(stored[0].incident_id.unwrap()).await.unwrap().unwrap();
+    let incident = store
+        .get_incident(stored[0].incident_id.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(incident.alarm_count, 2);
     assert_eq!(store.incident_events_after(0, 100).await.unwrap().len(), 3);
-    let creds = store.device_credentials("native", &store.get_device(device).await.unwrap().unwrap().ident).await.unwrap().unwrap();
-    assert_eq!(creds.last_seq, 3, "the replay window's high-water mark is persisted with the alarm");
+    let creds = store
+        .device_credentials(
+            "native",
+            &store.get_device(device).await.unwrap().unwrap().ident,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        creds.last_seq, 3,
+        "the replay window's high-water mark is persisted with the alarm"
+    );
 }
 
 #[tokio::test]
@@ -93,12 +133,22 @@ async fn batch_dedups_opens_and_joins_postgres() {
 async fn the_event_log_is_append_only(db: Db) {
     let store = open(&db).await;
     let (elder, device) = seed(&store).await;
-    store.commit_events(&[alarm(device, elder, 1, AlarmKind::Fall)], now_millis()).await.unwrap();
-    let update = sqlx::query("UPDATE incident_events SET kind = 'tampered'").execute(store.pool()).await;
+    store
+        .commit_events(&[alarm(device, elder, 1, AlarmKind::Fall)], now_millis())
+        .await
+        .unwrap();
+    let update = sqlx::query("UPDATE incident_events SET kind = 'tampered'")
+        .execute(store.pool())
+        .await;
     assert!(update.is_err(), "UPDATE must be refused");
-    let delete = sqlx::query("DELETE FROM incident_events").execute(store.pool()).await;
+    let delete = sqlx::query("DELETE FROM incident_events")
+        .execute(store.pool())
+        .await;
     assert!(delete.is_err(), "DELETE must be refused");
-    assert_eq!(store.incident_events_after(0, 10).await.unwrap()[0].kind, "opened");
+    assert_eq!(
+        store.incident_events_after(0, 10).await.unwrap()[0].kind,
+        "opened"
+    );
 }
 
 #[tokio::test]
@@ -114,23 +164,63 @@ async fn the_event_log_is_append_only_postgres() {
 async fn operator_actions_are_logged_and_guarded(db: Db) {
     let store = open(&db).await;
     let (elder, device) = seed(&store).await;
-    let (stored, _) = store.commit_events(&[alarm(device, elder, 1, AlarmKind::Sos)], now_millis()).await.unwrap();
+    let (stored, _) = store
+        .commit_events(&[alarm(device, elder, 1, AlarmKind::Sos)], now_millis())
+        .await
+        .unwrap();
     let id = stored[0].incident_id.unwrap();
-    let (acked, _) = store.acknowledge(id, "alice", now_millis()).await.unwrap().unwrap();
+    let (acked, _) = store
+        .acknowledge(id, "alice", now_millis())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(acked.acked_by.as_deref(), Some("alice"));
-    assert!(store.acknowledge(id, "bob", now_millis()).await.unwrap().is_none(), "second ack changes nothing");
+    assert!(
+        store
+            .acknowledge(id, "bob", now_millis())
+            .await
+            .unwrap()
+            .is_none(),
+        "second ack changes nothing"
+    );
     let (closed, _) = store
-        .close_incident(id, "alice", onekey::domain::Outcome::FalseAlarm, Some("pressed by mistake"), now_millis())
+        .close_incident(
+            id,
+            "alice",
+            onekey::domain::Outcome::FalseAlarm,
+            Some("pressed by mistake"),
+            now_millis(),
+        )
         .await
         .unwrap()
         .unwrap();
     assert!(closed.probable_false_alarm);
-    assert!(store.close_incident(id, "alice", onekey::domain::Outcome::Resolved, None, now_millis()).await.is_err());
+    assert!(
+        store
+            .close_incident(
+                id,
+                "alice",
+                onekey::domain::Outcome::Resolved,
+                None,
+                now_millis()
+            )
+            .await
+            .is_err()
+    );
     // Closed frees the open slot: the next alarm opens a new incident.
-    let (next, _) = store.commit_events(&[alarm(device, elder, 2, AlarmKind::Sos)], now_millis()).await.unwrap();
+    let (next, _) = store
+        .commit_events(&[alarm(device, elder, 2, AlarmKind::Sos)], now_millis())
+        .await
+        .unwrap();
     assert!(next[0].opened);
     assert_ne!(next[0].incident_id, Some(id));
-    let kinds: Vec<_> = store.incident_events(id).await.unwrap().into_iter().map(|e| e.kind).collect();
+    let kinds: Vec<_> = store
+        .incident_events(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
     assert_eq!(kinds, ["opened", "acknowledged", "closed"]);
 }
 
@@ -151,16 +241,30 @@ async fn two_instances_sharing_postgres_open_one_incident_per_elder() {
     let b = Store::connect(&db.url()).await.unwrap();
     let (elder, device) = seed(&a).await;
     let mut tasks = Vec::new();
-    for (i, store) in [a.clone(), b.clone(), a.clone(), b.clone()].into_iter().enumerate() {
+    for (i, store) in [a.clone(), b.clone(), a.clone(), b.clone()]
+        .into_iter()
+        .enumerate()
+    {
         tasks.push(tokio::spawn(async move {
-            store.commit_events(&[alarm(device, elder, 10 + i as i64, AlarmKind::Sos)], now_millis()).await.unwrap().0[0]
+            store
+                .commit_events(
+                    &[alarm(device, elder, 10 + i as i64, AlarmKind::Sos)],
+                    now_millis(),
+                )
+                .await
+                .unwrap()
+                .0[0]
         }));
     }
     let mut results = Vec::new();
     for t in tasks {
         results.push(t.await.unwrap());
     }
-    assert_eq!(results.iter().filter(|s| s.opened).count(), 1, "exactly one opened: {results:?}");
+    assert_eq!(
+        results.iter().filter(|s| s.opened).count(),
+        1,
+        "exactly one opened: {results:?}"
+    );
     let first = results[0].incident_id;
     assert!(results.iter().all(|s| s.incident_id == first));
 }
