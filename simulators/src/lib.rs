@@ -4,4 +4,5 @@
 //! harness in `benches/` and `onekey demo` all drive the server through them.
 #![forbid(unsafe_code)]
 
+pub mod deployed;
 pub mod native;
