@@ -177,7 +177,10 @@ async fn store_one(
             note_on_open(tx, &ctx, Category::Welfare, "checked_in", appended).await?,
             false,
         ),
-        EventBody::CommandResult { .. } => (None, false),
+        EventBody::CommandResult { .. } => (
+            command_result_on_open(tx, &ctx, &detail, appended).await?,
+            false,
+        ),
     };
     if let Some(id) = incident_id {
         sqlx::query("UPDATE device_events SET incident_id = $2 WHERE id = $1")
@@ -297,6 +300,33 @@ async fn note_on_open(
     }
     let detail = json!({ "raw_code": ctx.event.raw_code, "device_event_id": ctx.event_id });
     appended.push(append_event(tx, id, ctx.now, kind, &ctx.actor(), detail).await?);
+    Ok(Some(id))
+}
+
+/// Records a device's command result on its most recent open incident, if any.
+async fn command_result_on_open(
+    tx: &mut Transaction<'static, Any>,
+    ctx: &EventCtx<'_>,
+    detail: &serde_json::Value,
+    appended: &mut Vec<IncidentEvent>,
+) -> StoreResult<Option<i64>> {
+    let row = sqlx::query("SELECT id FROM incidents WHERE device_id = $1 AND status <> 'closed' ORDER BY id DESC LIMIT 1")
+        .bind(ctx.event.device_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let id: i64 = row.try_get(0)?;
+    appended.push(
+        append_event(
+            tx,
+            id,
+            ctx.now,
+            "command_result",
+            &ctx.actor(),
+            detail.clone(),
+        )
+        .await?,
+    );
     Ok(Some(id))
 }
 

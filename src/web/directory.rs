@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_elder, update_elder))
         .routes(routes!(list_devices, create_device))
         .routes(routes!(get_device, update_device))
+        .routes(routes!(command_device))
         .routes(routes!(list_responders, create_responder))
         .routes(routes!(get_responder, update_responder))
         .routes(routes!(create_operator))
@@ -204,6 +205,35 @@ async fn update_device(
     app.registry.forget(&old.protocol, &old.ident);
     app.registry.forget(&device.protocol, &device.ident);
     Ok(Json(device))
+}
+
+/// Sends a command to a connected device (locate, help_coming, reset, …) and waits until it is written.
+#[utoipa::path(post, path = "/devices/{id}/command", tag = "directory", request_body = super::incidents::CommandRequest,
+    responses((status = 200, body = CommandAccepted), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn command_device(
+    State(app): State<AppState>,
+    Operator(op): Operator,
+    Path(id): Path<i64>,
+    JsonBody(req): JsonBody<super::incidents::CommandRequest>,
+) -> ApiResult<Json<CommandAccepted>> {
+    let command = super::incidents::parse_command(&req)?;
+    app.store
+        .get_device(id)
+        .await?
+        .ok_or(ApiError::NotFound("device"))?;
+    let command_id = app.devices.send(id, command).await.map_err(|e| match e {
+        crate::notify::CommandError::Unsupported => ApiError::BadRequest(e.to_string()),
+        _ => ApiError::Unavailable(e.to_string()),
+    })?;
+    tracing::info!(device_id = id, operator = %op.name, command = %req.command, command_id, "command sent");
+    Ok(Json(CommandAccepted { command_id }))
+}
+
+/// A command written to a device's connection.
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+pub struct CommandAccepted {
+    /// The id the device echoes in its result (native protocol).
+    pub command_id: u32,
 }
 
 /// Responders.
