@@ -30,6 +30,13 @@ pub enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Import elders, devices, responders and grids from a dataset JSON or a CSV file.
+    Import {
+        /// `onekey-dataset/1` JSON (from `onekey-sim dataset`) or a CSV of one kind.
+        file: PathBuf,
+    },
+    /// Run a self-contained demo: database, generated district, server and simulated devices.
+    Demo(crate::demo::DemoOptions),
 }
 
 /// Runs the command line; returns the error to print on failure.
@@ -49,5 +56,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
+        Command::Import { file } => {
+            let store = crate::app::open_store(&config).await?;
+            let report = crate::import::import_file(&store, &file).await;
+            store.close().await;
+            let report = report?;
+            for e in &report.errors {
+                eprintln!("{}: {e}", file.display());
+            }
+            println!("{}", report.summary());
+            if report.errors.is_empty() {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(
+                    "{} row(s) of {} could not be imported",
+                    report.errors.len(),
+                    file.display()
+                ))
+            }
+        }
+        Command::Demo(opts) => crate::demo::run(config, opts).await,
     }
 }
