@@ -43,6 +43,11 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config =
         Config::load(cli.config.as_deref()).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    let mut config = config;
+    if matches!(cli.command, Command::Demo(_)) && std::env::var_os("ONEKEY_LOG").is_none() {
+        // The demo's own output is the point; keep the log to warnings.
+        config.log = "warn".into();
+    }
     crate::telemetry::init_logging(&config.log, config.log_format == "json");
     match cli.command {
         Command::Serve { ready_file } => {

@@ -181,6 +181,7 @@ pub async fn run(mut config: Config, opts: DemoOptions) -> anyhow::Result<()> {
     }
     if let Some(t) = fleet_task {
         let _ = t.await;
+        eprintln!("onekey demo: fleet: {}", stats.summary());
     }
     let result = server
         .await
