@@ -30,12 +30,24 @@ pub enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Import elders, devices, responders and grids from a dataset JSON or a CSV file.
+    Import {
+        /// `onekey-dataset/1` JSON (from `onekey-sim dataset`) or a CSV of one kind.
+        file: PathBuf,
+    },
+    /// Run a self-contained demo: database, generated district, server and simulated devices.
+    Demo(crate::demo::DemoOptions),
 }
 
 /// Runs the command line; returns the error to print on failure.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config =
         Config::load(cli.config.as_deref()).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    let mut config = config;
+    if matches!(cli.command, Command::Demo(_)) && std::env::var_os("ONEKEY_LOG").is_none() {
+        // The demo's own output is the point; keep the log to warnings.
+        config.log = "warn".into();
+    }
     crate::telemetry::init_logging(&config.log, config.log_format == "json");
     match cli.command {
         Command::Serve { ready_file } => {
@@ -49,5 +61,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
+        Command::Import { file } => {
+            let store = crate::app::open_store(&config).await?;
+            let report = crate::import::import_file(&store, &file).await;
+            store.close().await;
+            let report = report?;
+            for e in &report.errors {
+                eprintln!("{}: {e}", file.display());
+            }
+            println!("{}", report.summary());
+            if report.errors.is_empty() {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(
+                    "{} row(s) of {} could not be imported",
+                    report.errors.len(),
+                    file.display()
+                ))
+            }
+        }
+        Command::Demo(opts) => crate::demo::run(config, opts).await,
     }
 }

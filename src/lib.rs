@@ -16,7 +16,9 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod domain;
+pub mod import;
 pub mod ingress;
 pub mod intake;
 pub mod notify;

@@ -4,5 +4,7 @@
 //! harness in `benches/` and `onekey demo` all drive the server through them.
 #![forbid(unsafe_code)]
 
+pub mod dataset;
 pub mod deployed;
+pub mod fleet;
 pub mod native;
