@@ -327,4 +327,36 @@ mod tests {
             )
         );
     }
+
+    /// Keeps the examples of `firmware-protocol/MQTT.md` true.
+    #[test]
+    fn the_documented_examples_verify() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("firmware-protocol");
+        let doc = std::fs::read_to_string(root.join("MQTT.md")).expect("MQTT.md");
+        let blocks: Vec<String> = doc
+            .split("```json\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+            .map(|b| b.replace('\n', ""))
+            .collect();
+        let key: Vec<u8> = (0u8..32).collect();
+        let up = JsonUplink::parse(blocks[0].as_bytes()).expect("uplink example parses");
+        up.verify(&key).expect("uplink example MAC");
+        assert!(doc.contains(&format!("canonical: {}", up.canonical())));
+        let ack: JsonAck = serde_json::from_str(&blocks[1]).expect("ACK example");
+        assert_eq!(ack.mac, mac_hex(&key, &ack.canonical(&up.device_id)));
+        let push: serde_json::Value = serde_json::from_str(&blocks[2]).expect("push example");
+        assert_eq!(push["type"], "message");
+        for schema in ["uplink.json", "ack.json", "responder-push.json"] {
+            let text = std::fs::read_to_string(root.join("schemas").join(schema)).expect("schema");
+            let v: serde_json::Value = serde_json::from_str(&text).expect("schema is JSON");
+            assert!(v["required"].is_array(), "{schema}");
+        }
+        let mut heartbeat = up.clone();
+        heartbeat.seq = 18;
+        heartbeat.kind = "heartbeat".into();
+        heartbeat.battery = None;
+        heartbeat.loc = None;
+        assert!(doc.contains(&format!("signs `{}`", heartbeat.canonical())));
+    }
 }
