@@ -400,3 +400,56 @@ async fn uplinks_flow_again_after_the_broker_forgets_the_session() {
     );
     broker.stop(true).await;
 }
+
+/// Two instances on one broker with the same prefix split the device uplinks through the shared
+/// subscription: every alarm is handled (stored and ACKed) by exactly one of them.
+#[tokio::test]
+async fn two_instances_split_uplinks_through_a_shared_subscription() {
+    let prefix = unique("shr");
+    let url = format!("mqtt://{SYSTEM_MOSQUITTO}");
+    let (id_a, id_b) = (unique("inst-a"), unique("inst-b"));
+    let (db_a, db_b) = (Db::sqlite(), Db::sqlite());
+    let env_a = [
+        ("ONEKEY_MQTT_URL", url.as_str()),
+        ("ONEKEY_MQTT_PREFIX", prefix.as_str()),
+        ("ONEKEY_MQTT__CLIENT_ID", id_a.as_str()),
+    ];
+    let env_b = [
+        ("ONEKEY_MQTT_URL", url.as_str()),
+        ("ONEKEY_MQTT_PREFIX", prefix.as_str()),
+        ("ONEKEY_MQTT__CLIENT_ID", id_b.as_str()),
+    ];
+    let a = TestServer::start(&db_a, &env_a).await;
+    let b = TestServer::start(&db_b, &env_b).await;
+    wait_broker_up(&a).await;
+    wait_broker_up(&b).await;
+    let ident = "btn-shared";
+    register_json_device(&a, ident, &KEY).await;
+    register_json_device(&b, ident, &KEY).await;
+    let mut device = JsonDevice::connect(SYSTEM_MOSQUITTO, &prefix, ident).await;
+    const ALARMS: u32 = 20;
+    for seq in 1..=ALARMS {
+        let ack = device
+            .send_until_acked(
+                json_uplink(ident, &KEY, seq, "sos"),
+                seq,
+                Duration::from_secs(10),
+                Duration::from_secs(20),
+            )
+            .await;
+        assert_eq!(
+            ack.map(|a| a.status),
+            Some("stored".to_string()),
+            "alarm {seq}"
+        );
+    }
+    let stored = r#"onekey_intake_events_total{outcome="stored"}"#;
+    let (na, nb) = (a.metric(stored).await, b.metric(stored).await);
+    assert_eq!(na + nb, f64::from(ALARMS), "a {na} + b {nb}");
+    assert!(
+        na > 0.0 && nb > 0.0,
+        "both instances take a share: a {na}, b {nb}"
+    );
+    assert_eq!(a.stop().await, 0);
+    assert_eq!(b.stop().await, 0);
+}
