@@ -453,3 +453,50 @@ async fn two_instances_split_uplinks_through_a_shared_subscription() {
     assert_eq!(a.stop().await, 0);
     assert_eq!(b.stop().await, 0);
 }
+
+/// An operator's command reaches a JSON device on its downlink, signed with its key.
+#[tokio::test]
+async fn api_commands_reach_mqtt_devices_on_their_downlink() {
+    let prefix = unique("cmd");
+    let (server, _db) = server_on(None, &prefix).await;
+    let broker = server.addr("mqtt");
+    let ident = "btn-cmd";
+    let row = register_json_device(&server, ident, &KEY).await;
+    let down = format!("{prefix}/dev/{ident}/down");
+    // Not reachable before it has said anything.
+    let (status, _) = server
+        .post(
+            &format!("/api/v1/devices/{row}/command"),
+            serde_json::json!({ "command": "locate" }),
+        )
+        .await;
+    assert_eq!(status, 503);
+    let sub = Sub::start(&broker, &down, &["-C", "2", "-W", "10"]).await;
+    mosquitto_pub(
+        &broker,
+        &format!("{prefix}/dev/{ident}/up/json"),
+        &json_uplink(ident, &KEY, 1, "heartbeat"),
+    )
+    .await;
+    server
+        .wait_metric(r#"onekey_mqtt_messages_total{uplink="json"}"#, 1.0)
+        .await;
+    let (status, body) = server
+        .post(
+            &format!("/api/v1/devices/{row}/command"),
+            serde_json::json!({ "command": "locate" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["command_id"].as_u64().expect("command id");
+    let lines = messages(&sub.output(Duration::from_secs(10)).await);
+    assert_eq!(lines.len(), 2, "heartbeat ACK and command: {lines:?}");
+    assert_eq!(check_ack(ident, &KEY, &lines[0]).status, "stored");
+    let cmd: serde_json::Value = serde_json::from_str(&lines[1]).expect("command json");
+    assert_eq!(cmd["type"], "command");
+    assert_eq!(cmd["command"], "locate");
+    assert_eq!(cmd["id"].as_u64(), Some(id));
+    let mac =
+        onekey::ingress::mqtt::json_uplink::mac_hex(&KEY, &format!("v1|cmd|{ident}|{id}|locate|0"));
+    assert_eq!(cmd["mac"], mac.as_str());
+}

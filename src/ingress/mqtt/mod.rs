@@ -283,6 +283,7 @@ pub fn start(
             gateway,
             topics: topics.clone(),
             client,
+            reachable: Default::default(),
         }),
         filters: topics.uplink_filters(share_group.as_deref()).to_vec(),
         health,
@@ -319,6 +320,8 @@ struct Ctx {
     gateway: Arc<GatewayContext>,
     topics: Topics,
     client: AsyncClient,
+    /// Devices registered in [`ConnectedDevices`](crate::notify::ConnectedDevices) for commands.
+    reachable: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
 
 struct Ingress {
@@ -442,7 +445,7 @@ fn reject_metric(reason: &'static str) {
 }
 
 impl Ctx {
-    async fn handle(&self, publish: &Publish) {
+    async fn handle(self: &Arc<Self>, publish: &Publish) {
         let received = Instant::now();
         let result = match self.ctx_topics().parse_uplink(&publish.topic) {
             None => Err(Reject::new(
@@ -500,6 +503,47 @@ impl Ctx {
         Ok(device)
     }
 
+    /// Makes an authenticated device reachable for API commands through its downlink topic. A TCP
+    /// connection of the same device takes over (and cancels this route) when it identifies.
+    fn make_reachable(self: &Arc<Self>, device: &Arc<DeviceAuth>) {
+        {
+            let mut reachable = self.reachable.lock().unwrap_or_else(|e| e.into_inner());
+            if !reachable.insert(device.device_id) {
+                return;
+            }
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<crate::notify::devices::Outgoing>(8);
+        let cancel = self.gateway.shutdown.child_token();
+        let route = MQTT_ROUTE | u64::try_from(device.device_id).unwrap_or(0);
+        self.gateway
+            .devices
+            .register(device.device_id, route, tx, cancel.clone());
+        let ctx = self.clone();
+        let device = device.clone();
+        tokio::spawn(async move {
+            loop {
+                let out = tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    out = rx.recv() => match out { Some(out) => out, None => break },
+                };
+                let result = encode_command(&device, &out.command, out.id).and_then(|bytes| {
+                    if send_down(&ctx.client, &ctx.topics, &device.ident, bytes) {
+                        Ok(())
+                    } else {
+                        Err(crate::notify::CommandError::Closed)
+                    }
+                });
+                tracing::info!(device = device.device_id, command = ?out.command, id = out.id, ok = result.is_ok(), "command to MQTT device");
+                let _ = out.done.send(result);
+            }
+            ctx.reachable
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&device.device_id);
+            ctx.gateway.devices.unregister(device.device_id, route);
+        });
+    }
+
     /// Commits the events; `None` when they were not committed (no ACK then).
     async fn commit(&self, events: Vec<DeviceEvent>) -> Option<Vec<Stored>> {
         if events.is_empty() {
@@ -532,7 +576,7 @@ impl Ctx {
     }
 
     async fn binary(
-        &self,
+        self: &Arc<Self>,
         topic_device: &str,
         frame: Bytes,
         received: Instant,
@@ -547,7 +591,10 @@ impl Ctx {
         let device = self.device(Native::PROTOCOL, topic_device).await?;
         let now = now_millis();
         let handled = match Native.handle(frame, &device, &mut (), now) {
-            Ok(h) => h,
+            Ok(h) => {
+                self.make_reachable(&device);
+                h
+            }
             Err(mut reject) => {
                 if let Some(reply) = reject.reply.take() {
                     self.send_down(topic_device, reply, None);
@@ -571,7 +618,7 @@ impl Ctx {
     }
 
     async fn json(
-        &self,
+        self: &Arc<Self>,
         topic_device: &str,
         payload: &[u8],
         received: Instant,
@@ -585,6 +632,7 @@ impl Ctx {
         }
         let device = self.device("mqtt", topic_device).await?;
         up.verify(&device.secret)?;
+        self.make_reachable(&device);
         let class = device
             .replay
             .lock()
@@ -629,6 +677,34 @@ impl Ctx {
         self.send_down(topic_device, ack(status, ""), Some(received));
         Ok(())
     }
+}
+
+/// Route ids of MQTT devices in `ConnectedDevices` (TCP connections count up from 1).
+const MQTT_ROUTE: u64 = 1 << 62;
+
+/// A command as the device's downlink payload: a native frame for binary devices, signed JSON
+/// (`schemas/command.json`) for JSON devices.
+fn encode_command(
+    device: &DeviceAuth,
+    command: &crate::notify::DeviceCommand,
+    id: u32,
+) -> Result<Bytes, crate::notify::CommandError> {
+    use crate::notify::{CommandError, DeviceCommand};
+    if device.protocol == Native::PROTOCOL {
+        return Native.command(command, id, device, &mut ());
+    }
+    let (name, arg) = match command {
+        DeviceCommand::Locate => ("locate", 0),
+        DeviceCommand::Reset => ("reset", 0),
+        DeviceCommand::Native { kind, arg } => (kind.as_str(), *arg),
+        _ => return Err(CommandError::Unsupported),
+    };
+    let canonical = format!("v1|cmd|{}|{id}|{name}|{arg}", device.ident);
+    let json = serde_json::json!({
+        "type": "command", "id": id, "command": name, "arg": arg,
+        "mac": json_uplink::mac_hex(&device.secret, &canonical),
+    });
+    Ok(Bytes::from(json.to_string()))
 }
 
 /// The ACK policy: `try_publish`, and when rumqttc's request queue is full, drop and count.
