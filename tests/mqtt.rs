@@ -500,3 +500,33 @@ async fn api_commands_reach_mqtt_devices_on_their_downlink() {
         onekey::ingress::mqtt::json_uplink::mac_hex(&KEY, &format!("v1|cmd|{ident}|{id}|locate|0"));
     assert_eq!(cmd["mac"], mac.as_str());
 }
+
+/// Port 1883 is taken (the system Mosquitto): the embedded broker falls back to an ephemeral port,
+/// says so, and reports it in the ready file.
+#[tokio::test]
+async fn the_embedded_broker_falls_back_when_1883_is_taken() {
+    assert!(
+        std::net::TcpListener::bind(SYSTEM_MOSQUITTO).is_err(),
+        "this test expects the system Mosquitto on 1883"
+    );
+    let prefix = unique("fb");
+    let db = Db::sqlite();
+    let server = TestServer::start(
+        &db,
+        &[
+            ("ONEKEY_MQTT_LISTEN", SYSTEM_MOSQUITTO),
+            ("ONEKEY_MQTT_PREFIX", prefix.as_str()),
+        ],
+    )
+    .await;
+    wait_broker_up(&server).await;
+    let addr = server.addr("mqtt");
+    assert_ne!(addr, SYSTEM_MOSQUITTO);
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    assert!(
+        server
+            .log()
+            .contains("address taken; using an ephemeral port")
+    );
+    assert_eq!(server.stop().await, 0);
+}
