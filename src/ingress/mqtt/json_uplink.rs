@@ -347,7 +347,12 @@ mod tests {
         assert_eq!(ack.mac, mac_hex(&key, &ack.canonical(&up.device_id)));
         let push: serde_json::Value = serde_json::from_str(&blocks[2]).expect("push example");
         assert_eq!(push["type"], "message");
-        for schema in ["uplink.json", "ack.json", "responder-push.json", "command.json"] {
+        for schema in [
+            "uplink.json",
+            "ack.json",
+            "responder-push.json",
+            "command.json",
+        ] {
             let text = std::fs::read_to_string(root.join("schemas").join(schema)).expect("schema");
             let v: serde_json::Value = serde_json::from_str(&text).expect("schema is JSON");
             assert!(v["required"].is_array(), "{schema}");
