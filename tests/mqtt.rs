@@ -231,7 +231,9 @@ async fn hostile_mqtt_uplinks_are_rejected_and_counted() {
         &json_uplink("btn-other", &KEY, 1, "sos"),
     )
     .await;
+    mosquitto_pub(&broker, &up("btn-good"), &[b' '; 8000]).await;
     for (reason, n) in [
+        ("oversized", 1.0),
         ("malformed", 3.0),
         ("unknown_device", 1.0),
         ("bad_mac", 1.0),

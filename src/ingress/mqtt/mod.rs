@@ -75,7 +75,10 @@ pub struct MqttSettings {
     pub outbox: usize,
     /// Uplinks handled at once.
     pub max_in_flight: usize,
-    /// Largest uplink, bytes.
+    /// Largest packet the client accepts, bytes. A bigger one makes rumqttc drop the connection,
+    /// and a persistent session would redeliver it after every reconnect, so keep this at or above
+    /// the broker's own limit (Mosquitto `message_size_limit`, 16 KiB on the embedded broker).
+    /// Uplinks are refused far below it (JSON over 1 KiB, frames over 128 bytes).
     pub max_packet_bytes: usize,
     /// The embedded broker.
     pub broker: BrokerSettings,
@@ -92,7 +95,7 @@ impl Default for MqttSettings {
             request_queue: 1024,
             outbox: 10_000,
             max_in_flight: 1024,
-            max_packet_bytes: 16 * 1024,
+            max_packet_bytes: 1024 * 1024,
             broker: BrokerSettings::default(),
         }
     }
