@@ -4,7 +4,8 @@
 //!
 //! `cargo bench --bench mqtt_load` (system Mosquitto at 127.0.0.1:1883). Environment:
 //! `MQTT_LOAD_BROKER=embedded` for the embedded broker, `MQTT_LOAD_DEVICES` (32) concurrent devices,
-//! `MQTT_LOAD_COUNT` (6000) alarms at most, `MQTT_LOAD_SECS` (20) seconds at most per path.
+//! `MQTT_LOAD_COUNT` (6000) alarms at most, `MQTT_LOAD_SECS` (20) seconds at most per path,
+//! `MQTT_LOAD_DB=postgres` for a fresh database on the local PostgreSQL instead of SQLite.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -109,6 +110,7 @@ async fn broker_echo(broker: &str, prefix: &str, clients: u64, count: u64, secs:
         let mut o = MqttOptions::new(unique("echo"), host.clone(), port);
         o.set_keep_alive(Duration::from_secs(10));
         let (client, mut eventloop) = AsyncClient::new(o, 64);
+        eventloop.set_network_options(onekey::ingress::mqtt::network_options());
         client
             .subscribe(topic.clone(), QoS::AtLeastOnce)
             .await
@@ -182,7 +184,12 @@ async fn main() {
     let secs = env_or("MQTT_LOAD_SECS", 20).max(1);
     let embedded = std::env::var("MQTT_LOAD_BROKER").is_ok_and(|b| b == "embedded");
     let prefix = unique("load");
-    let db = Db::sqlite();
+    let postgres = std::env::var("MQTT_LOAD_DB").is_ok_and(|d| d == "postgres");
+    let db = if postgres {
+        Db::postgres().await
+    } else {
+        Db::sqlite()
+    };
     let mut env = vec![
         ("ONEKEY_MQTT_PREFIX", prefix.as_str()),
         ("ONEKEY_LOG", "warn"),
@@ -203,7 +210,8 @@ async fn main() {
         "Mosquitto"
     };
     println!(
-        "\nMQTT load: {which} at {broker}, {devices} concurrent devices, ≤{count} alarms, ≤{secs} s, SQLite store\n"
+        "\nMQTT load: {which} at {broker}, {devices} concurrent devices, ≤{count} alarms, ≤{secs} s, {} store\n",
+        if postgres { "PostgreSQL" } else { "SQLite" }
     );
     let echo = broker_echo(&broker, &prefix, devices, count, secs).await;
     let run = alarms(&broker, &prefix, &server, devices, count, secs).await;
@@ -218,6 +226,16 @@ async fn main() {
     let stored = server
         .metric(r#"onekey_intake_events_total{outcome="stored"}"#)
         .await;
-    println!("\nevents stored by the server: {stored}");
+    let mut means = Vec::new();
+    for name in ["onekey_intake_commit_seconds", "onekey_intake_batch_size"] {
+        let sum = server.metric(&format!("{name}_sum")).await;
+        let n = server.metric(&format!("{name}_count")).await;
+        means.push(if n > 0.0 { sum / n } else { 0.0 });
+    }
+    println!(
+        "\nevents stored by the server: {stored}; group commits: mean {:.1} ms, mean batch {:.1} events",
+        means[0] * 1000.0,
+        means[1]
+    );
     let _ = server.stop().await;
 }

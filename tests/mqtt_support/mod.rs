@@ -309,6 +309,7 @@ impl JsonDevice {
         let mut o = MqttOptions::new(unique("dev"), host, port);
         o.set_keep_alive(Duration::from_secs(5));
         let (client, mut eventloop) = AsyncClient::new(o, 1024);
+        eventloop.set_network_options(onekey::ingress::mqtt::network_options());
         let (tx, acks) = mpsc::unbounded_channel();
         let down = format!("{prefix}/dev/{ident}/down");
         let (subscribed_tx, mut subscribed) = mpsc::unbounded_channel();
