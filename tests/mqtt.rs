@@ -532,3 +532,44 @@ async fn the_embedded_broker_falls_back_when_1883_is_taken() {
     );
     assert_eq!(server.stop().await, 0);
 }
+
+/// Many devices at once through the embedded broker: uplinks are handled concurrently but
+/// PUBACKed in arrival order (rumqttd drops a client that acknowledges out of order), so every
+/// alarm is ACKed and the connection never drops.
+#[tokio::test]
+async fn concurrent_uplinks_through_the_embedded_broker_keep_the_connection() {
+    let prefix = unique("conc");
+    let (server, _db) = server_on(None, &prefix).await;
+    let broker = server.addr("mqtt");
+    let mut tasks = Vec::new();
+    for d in 0..16 {
+        let ident = format!("btn-c{d}");
+        register_json_device(&server, &ident, &KEY).await;
+        let mut device = JsonDevice::connect(&broker, &prefix, &ident).await;
+        tasks.push(tokio::spawn(async move {
+            for seq in 1..=10 {
+                let ack = device
+                    .send_until_acked(
+                        json_uplink(&ident, &KEY, seq, "sos"),
+                        seq,
+                        Duration::from_secs(10),
+                        Duration::from_secs(20),
+                    )
+                    .await;
+                assert!(ack.is_some(), "{ident} alarm {seq} not ACKed");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("device");
+    }
+    assert_eq!(
+        server.metric("onekey_mqtt_connection_errors_total").await,
+        0.0,
+        "{}",
+        server.log()
+    );
+    server
+        .wait_metric(r#"onekey_intake_events_total{outcome="stored"}"#, 160.0)
+        .await;
+}

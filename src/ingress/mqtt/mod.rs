@@ -350,6 +350,19 @@ struct Ingress {
 impl Ingress {
     async fn run(mut self, mut eventloop: rumqttc::EventLoop) {
         let uplinks = TaskTracker::new();
+        // PUBACKs go out in the order the uplinks arrived (MQTT 3.1.1 §4.6; rumqttd disconnects a
+        // client that acknowledges out of order), each once its uplink is handled.
+        let (ack_tx, mut ack_rx) =
+            tokio::sync::mpsc::unbounded_channel::<(Publish, tokio::sync::oneshot::Receiver<()>)>();
+        let acker_client = self.ctx.client.clone();
+        let acker = tokio::spawn(async move {
+            while let Some((publish, handled)) = ack_rx.recv().await {
+                let _ = handled.await;
+                if let Err(e) = acker_client.ack(&publish).await {
+                    tracing::debug!(error = %e, "PUBACK not queued");
+                }
+            }
+        });
         loop {
             let event = tokio::select! {
                 biased;
@@ -397,13 +410,13 @@ impl Ingress {
                     };
                     let ctx = self.ctx.clone();
                     let span = tracing::info_span!("mqtt_uplink", topic = %publish.topic, device = tracing::field::Empty);
+                    let (handled, handled_rx) = tokio::sync::oneshot::channel();
+                    let _ = ack_tx.send((publish.clone(), handled_rx));
                     uplinks.spawn(
                         async move {
                             ctx.handle(&publish).await;
                             // Our PUBACK to the broker comes after the uplink is handled.
-                            if let Err(e) = ctx.client.ack(&publish).await {
-                                tracing::debug!(error = %e, "PUBACK not queued");
-                            }
+                            let _ = handled.send(());
                             drop(permit);
                         }
                         .instrument(span),
@@ -426,10 +439,16 @@ impl Ingress {
         // Shutdown: take no new uplinks (their PUBACK is not sent, so the broker redelivers them),
         // finish the ones being handled, send their ACKs, then disconnect.
         uplinks.close();
+        drop(ack_tx);
         let finish = async {
+            let drained = async {
+                uplinks.wait().await;
+                let _ = acker.await;
+            };
+            tokio::pin!(drained);
             loop {
                 tokio::select! {
-                    _ = uplinks.wait() => break,
+                    _ = &mut drained => break,
                     event = eventloop.poll() => if event.is_err() {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     },
