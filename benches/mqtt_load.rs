@@ -3,7 +3,7 @@
 //! the same run with the same concurrency. Loopback only; bounded count and time.
 //!
 //! `cargo bench --bench mqtt_load` (system Mosquitto at 127.0.0.1:1883). Environment:
-//! `MQTT_LOAD_BROKER=embedded` for the embedded broker, `MQTT_LOAD_DEVICES` (32) concurrent devices,
+//! `MQTT_LOAD_BROKER=embedded` for the embedded broker (or `host:port` of another), `MQTT_LOAD_DEVICES` (32) concurrent devices,
 //! `MQTT_LOAD_COUNT` (6000) alarms at most, `MQTT_LOAD_SECS` (20) seconds at most per path,
 //! `MQTT_LOAD_DB=postgres` for a fresh database on the local PostgreSQL instead of SQLite.
 
@@ -182,7 +182,9 @@ async fn main() {
     let devices = env_or("MQTT_LOAD_DEVICES", 32).max(1);
     let count = env_or("MQTT_LOAD_COUNT", 6000).max(1);
     let secs = env_or("MQTT_LOAD_SECS", 20).max(1);
-    let embedded = std::env::var("MQTT_LOAD_BROKER").is_ok_and(|b| b == "embedded");
+    let choice = std::env::var("MQTT_LOAD_BROKER").unwrap_or_else(|_| "127.0.0.1:1883".into());
+    let embedded = choice == "embedded";
+    let url = format!("mqtt://{choice}");
     let prefix = unique("load");
     let postgres = std::env::var("MQTT_LOAD_DB").is_ok_and(|d| d == "postgres");
     let db = if postgres {
@@ -195,14 +197,14 @@ async fn main() {
         ("ONEKEY_LOG", "warn"),
     ];
     if !embedded {
-        env.push(("ONEKEY_MQTT_URL", "mqtt://127.0.0.1:1883"));
+        env.push(("ONEKEY_MQTT_URL", url.as_str()));
     }
     let server = TestServer::start(&db, &env).await;
     wait_broker_up(&server).await;
     let broker = if embedded {
         server.addr("mqtt")
     } else {
-        "127.0.0.1:1883".to_string()
+        choice.clone()
     };
     let which = if embedded {
         "embedded rumqttd"
