@@ -15,9 +15,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, listener};
+use crate::ingress::mqtt::Mqtt;
 use crate::ingress::{
-    Adapter, DeviceRegistry, GatewayContext, gt06::Gt06, h02::H02, native::Native, serve_listener,
-    sia::Sia, watch::Watch,
+    Adapter, DeviceRegistry, GatewayContext, broker, gt06::Gt06, h02::H02, native::Native,
+    serve_listener, sia::Sia, watch::Watch,
 };
 use crate::intake::Intake;
 use crate::notify::{ConnectedDevices, ConsoleHub};
@@ -76,7 +77,7 @@ pub async fn serve(
         shutdown.child_token(),
     );
     let connections = TaskTracker::new();
-    let mut addrs = BTreeMap::new();
+    let mut addrs: BTreeMap<&'static str, SocketAddr> = BTreeMap::new();
     let mut listeners = Vec::new();
 
     let http = bind(&config.http_addr, "http").await?;
@@ -96,12 +97,16 @@ pub async fn serve(
     device_listener!(config.h02_addr, "h02", H02);
     device_listener!(config.sia_addr, "sia", Sia);
 
+    let broker = BrokerHealth::default();
+    let mqtt = start_mqtt(&config, &gateway, &broker, &shutdown, &mut addrs).await?;
+
     let state = AppState {
         store: store.clone(),
         hub,
         devices,
         registry,
-        broker: BrokerHealth::default(),
+        broker,
+        mqtt: mqtt.as_ref().map(|m| m.outbox.clone()),
         shutdown: shutdown.clone(),
     };
     let router = web::router(state);
@@ -126,6 +131,9 @@ pub async fn serve(
     }
     connections.close();
     connections.wait().await;
+    if let Some(mqtt) = mqtt {
+        mqtt.join(Duration::from_secs(15)).await;
+    }
     drop(gateway);
     if tokio::time::timeout(Duration::from_secs(30), writer)
         .await
@@ -141,6 +149,48 @@ pub async fn serve(
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts the embedded broker when no external one is configured, then the MQTT client.
+async fn start_mqtt(
+    config: &Config,
+    gateway: &std::sync::Arc<GatewayContext>,
+    health: &BrokerHealth,
+    shutdown: &CancellationToken,
+    addrs: &mut BTreeMap<&'static str, SocketAddr>,
+) -> anyhow::Result<Option<Mqtt>> {
+    let external = config
+        .mqtt_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty());
+    let url = match (external, listener(&config.mqtt_listen)) {
+        (Some(url), _) => url.to_string(),
+        (None, Some(listen)) => {
+            let listen = listen.to_string();
+            let settings = config.mqtt.broker;
+            let addr = tokio::task::spawn_blocking(move || broker::start(&listen, settings))
+                .await
+                .context("embedded MQTT broker start-up panicked")??;
+            addrs.insert("mqtt", addr);
+            format!("mqtt://{addr}")
+        }
+        (None, None) => {
+            tracing::info!("MQTT disabled (no mqtt_url and mqtt_listen = off)");
+            return Ok(None);
+        }
+    };
+    let mqtt = crate::ingress::mqtt::start(
+        &url,
+        &config.mqtt_prefix,
+        &config.mqtt,
+        external.is_some(),
+        gateway.clone(),
+        health.clone(),
+        shutdown.child_token(),
+    )
+    .context("cannot start the MQTT client")?;
+    Ok(Some(mqtt))
 }
 
 async fn bind(addr: &str, name: &str) -> anyhow::Result<TcpListener> {

@@ -10,6 +10,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use crate::ingress::mqtt::MqttSettings;
 use crate::intake::IntakeConfig;
 
 /// Every setting of a OneKey server.
@@ -34,6 +35,11 @@ pub struct Config {
     pub mqtt_url: Option<String>,
     /// Topic prefix.
     pub mqtt_prefix: String,
+    /// The embedded broker's listener when `mqtt_url` is unset (`off` disables MQTT). When taken, an
+    /// ephemeral port is used instead, with a warning.
+    pub mqtt_listen: String,
+    /// MQTT client and embedded broker tuning.
+    pub mqtt: MqttSettings,
     /// `name:password` of an admin to create when none exists.
     pub bootstrap_admin: Option<String>,
     /// Log filter (`EnvFilter` syntax).
@@ -58,8 +64,10 @@ impl Default for Config {
             sia_addr: "0.0.0.0:5074".into(),
             mqtt_url: None,
             mqtt_prefix: "onekey".into(),
+            mqtt_listen: "127.0.0.1:1883".into(),
+            mqtt: MqttSettings::default(),
             bootstrap_admin: None,
-            log: "info,sqlx=warn".into(),
+            log: "info,sqlx=warn,rumqttd=off".into(),
             log_format: "text".into(),
             gateway: GatewayConfig::default(),
             intake: IntakeSettings::default(),

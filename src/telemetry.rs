@@ -95,4 +95,29 @@ fn describe() {
         "Incident events published to consoles"
     );
     describe_counter!("onekey_http_errors_total", "API errors, by code");
+    describe_counter!(
+        "onekey_mqtt_messages_total",
+        "MQTT uplinks received, by uplink (binary, json)"
+    );
+    describe_counter!(
+        "onekey_mqtt_rejected_total",
+        "MQTT uplinks refused, by reason"
+    );
+    describe_counter!(
+        "onekey_mqtt_pushes_total",
+        "Responder pushes, by outcome (queued, delivered, full, closed)"
+    );
+    describe_counter!(
+        "onekey_mqtt_outbox_dropped_total",
+        "MQTT messages not queued because a queue was full, by kind (ack, push)"
+    );
+    describe_gauge!("onekey_mqtt_outbox_depth", "Responder pushes waiting");
+    describe_gauge!(
+        "onekey_mqtt_connected",
+        "1 while the MQTT ingress connection is up"
+    );
+    describe_counter!(
+        "onekey_mqtt_connection_errors_total",
+        "MQTT connection errors (each followed by a backed-off reconnect)"
+    );
 }

@@ -6,11 +6,13 @@
 //! deadline, the idle timeout, the identity check against the [`DeviceRegistry`], handing events to
 //! [`Intake`](crate::intake::Intake), and writing the ACK only after the events are committed.
 
+pub mod broker;
 pub mod connection;
 pub mod deployed;
 pub mod gt06;
 pub mod h02;
 pub mod listener;
+pub mod mqtt;
 pub mod native;
 pub mod registry;
 pub mod sia;

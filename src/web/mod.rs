@@ -6,6 +6,7 @@ pub mod directory;
 pub mod error;
 pub mod health;
 pub mod incidents;
+pub mod responders;
 pub mod stream;
 
 use std::time::Duration;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub registry: DeviceRegistry,
     /// The MQTT connection's state.
     pub broker: BrokerHealth,
+    /// Responder pushes over MQTT (`None` when MQTT is off).
+    pub mqtt: Option<crate::ingress::mqtt::Outbox>,
     /// Cancelled at shutdown; ends live streams so the HTTP server can stop.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
@@ -66,6 +69,7 @@ pub fn router(state: AppState) -> Router {
     let api = auth::router()
         .merge(incidents::router())
         .merge(directory::router())
+        .merge(responders::router())
         .merge(stream::router());
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api)

@@ -76,6 +76,7 @@ impl TestServer {
             .env("ONEKEY_WATCH_ADDR", "127.0.0.1:0")
             .env("ONEKEY_H02_ADDR", "127.0.0.1:0")
             .env("ONEKEY_SIA_ADDR", "127.0.0.1:0")
+            .env("ONEKEY_MQTT_LISTEN", "127.0.0.1:0")
             .env(
                 "ONEKEY_BOOTSTRAP_ADMIN",
                 format!("{ADMIN}:{ADMIN_PASSWORD}"),

@@ -1,0 +1,139 @@
+//! The embedded MQTT broker, run when no external broker is configured (`ONEKEY_MQTT_URL` unset).
+//!
+//! It is rumqttd (MQTT 3.1.1 listener only: no TLS, websockets, console or metrics server), on its
+//! own threads so a busy broker never starves the server's runtime. Memory is bounded: rumqttd keeps
+//! each subscribed filter's messages in a ring of `segment_count` segments of `segment_bytes`, drops
+//! the oldest segment when full, and caps connections and each connection's in-flight window.
+//!
+//! It binds the configured address (`mqtt_listen`, default `127.0.0.1:1883`); when that is taken it
+//! falls back to an ephemeral port on the same interface with a warning, so a system Mosquitto on
+//! 1883 never stops OneKey from starting. The bound address goes to the ready file under `mqtt`.
+//! rumqttd binds its own socket, so the address is probed first and handed over; if another process
+//! takes it in between, start-up fails with a clear error rather than connecting elsewhere silently.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+/// Limits of the embedded broker (`[mqtt.broker]`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BrokerSettings {
+    /// Most client connections.
+    pub max_connections: usize,
+    /// Largest message, in bytes.
+    pub max_payload_bytes: usize,
+    /// Most unacknowledged QoS 1 messages per connection.
+    pub max_inflight: usize,
+    /// Bytes per log segment of one subscribed filter.
+    pub segment_bytes: usize,
+    /// Segments kept per filter (older ones are dropped): at most `segment_bytes × segment_count`
+    /// bytes of messages per filter, also for offline persistent sessions.
+    pub segment_count: usize,
+}
+
+impl Default for BrokerSettings {
+    fn default() -> Self {
+        BrokerSettings {
+            max_connections: 10_000,
+            max_payload_bytes: 16 * 1024,
+            max_inflight: 100,
+            segment_bytes: 256 * 1024,
+            segment_count: 4,
+        }
+    }
+}
+
+/// Picks the address to hand to the broker: `listen` when free, else an ephemeral port on the same
+/// interface.
+pub fn choose_addr(listen: &str) -> anyhow::Result<SocketAddr> {
+    let wanted = listen
+        .to_socket_addrs()
+        .with_context(|| format!("bad mqtt_listen address {listen}"))?
+        .next()
+        .with_context(|| format!("mqtt_listen {listen} resolves to nothing"))?;
+    let probe = match TcpListener::bind(wanted) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(%wanted, error = %e, "embedded MQTT broker: address taken; using an ephemeral port");
+            TcpListener::bind(SocketAddr::new(wanted.ip(), 0))
+                .context("embedded MQTT broker: cannot bind an ephemeral port")?
+        }
+    };
+    Ok(probe.local_addr()?)
+}
+
+/// Starts the embedded broker on `listen` (or its fallback) and returns the bound address once it
+/// accepts connections.
+pub fn start(listen: &str, settings: BrokerSettings) -> anyhow::Result<SocketAddr> {
+    let addr = choose_addr(listen)?;
+    let server = rumqttd::ServerSettings {
+        name: "onekey-embedded".into(),
+        listen: addr,
+        tls: None,
+        next_connection_delay_ms: 0,
+        connections: rumqttd::ConnectionSettings {
+            connection_timeout_ms: 10_000,
+            max_payload_size: settings.max_payload_bytes,
+            max_inflight_count: settings.max_inflight,
+            auth: None,
+            external_auth: None,
+            dynamic_filters: true,
+        },
+    };
+    let config = rumqttd::Config {
+        id: 0,
+        router: rumqttd::RouterConfig {
+            max_connections: settings.max_connections,
+            max_outgoing_packet_count: 200,
+            max_segment_size: settings.segment_bytes.max(1024),
+            max_segment_count: settings.segment_count.max(1),
+            custom_segment: None,
+            initialized_filters: None,
+            shared_subscriptions_strategy: Default::default(),
+        },
+        v4: Some(HashMap::from([("v4".to_string(), server)])),
+        ..Default::default()
+    };
+    let thread = std::thread::Builder::new()
+        .name("mqtt-broker".into())
+        .spawn(move || {
+            let mut broker = rumqttd::Broker::new(config);
+            if let Err(e) = broker.start() {
+                tracing::error!(error = %e, "embedded MQTT broker stopped");
+            }
+        })
+        .context("cannot start the embedded MQTT broker thread")?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            break;
+        }
+        if thread.is_finished() {
+            bail!("the embedded MQTT broker did not start on {addr}");
+        }
+        if Instant::now() > deadline {
+            bail!("the embedded MQTT broker did not listen on {addr} within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    tracing::info!(%addr, "embedded MQTT broker running");
+    Ok(addr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_address_falls_back_to_an_ephemeral_port() {
+        let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = taken.local_addr().expect("addr");
+        let chosen = choose_addr(&addr.to_string()).expect("fallback");
+        assert_ne!(chosen.port(), addr.port());
+        assert!(chosen.ip().is_loopback());
+    }
+}
