@@ -9,6 +9,7 @@
 
 mod accounts;
 mod directory;
+mod dispatch;
 mod incidents;
 mod intake_batch;
 mod migrations;
@@ -23,6 +24,7 @@ pub use accounts::{Principal, SubjectKind};
 pub use directory::{
     AreaInput, DeviceCredentials, DeviceInput, ElderInput, PROTOCOLS, ResponderInput,
 };
+pub use dispatch::{AcceptOutcome, DueTimer, OfferRow, timer_key};
 pub use incidents::IncidentFilter;
 pub use intake_batch::{StatusUpdate, StoreOutcome, Stored};
 
