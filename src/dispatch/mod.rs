@@ -16,12 +16,13 @@
 //!   so every transition is table-tested and a whole simulated day runs on a virtual clock.
 //! - [`welfare`]: the per-elder check-in clock that opens welfare visits.
 //!
-//! The code around the engine (the runner) loads state, calls [`engine::Engine::step`] and carries
+//! [`runner`]: the code around the engine loads state, calls [`engine::Engine::step`] and carries
 //! out the effects; exactly-once acceptance and timer firing are enforced by the store.
 
 pub mod engine;
 pub mod matcher;
 pub mod policy;
+pub mod runner;
 pub mod welfare;
 
 #[cfg(test)]
@@ -37,3 +38,4 @@ pub use matcher::{Available, Candidate, CandidateSource, Matcher, Shift};
 pub use policy::{
     CategoryPolicy, DispatchPolicy, SlaClock, SlaTargets, SlotSource, SlotSpec, TeamTemplate,
 };
+pub use runner::Runner;

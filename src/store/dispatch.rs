@@ -246,6 +246,45 @@ impl Store {
             .collect()
     }
 
+    /// Puts a responder on or off duty, with their live position when known.
+    pub async fn set_duty(
+        &self,
+        responder_id: i64,
+        on_duty: bool,
+        position: Option<(f64, f64)>,
+        at: Millis,
+    ) -> StoreResult<bool> {
+        let (lat, lon) = position.unzip();
+        let r = sqlx::query(
+            "UPDATE responders SET on_duty = $2, lat = COALESCE($3, lat), \
+             lon = COALESCE($4, lon), updated_at = $5 WHERE id = $1",
+        )
+        .bind(responder_id)
+        .bind(i64::from(on_duty))
+        .bind(lat)
+        .bind(lon)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Tasks in hand (accepted or arrived) per responder.
+    pub async fn responder_loads(&self) -> StoreResult<std::collections::HashMap<i64, u32>> {
+        let rows = sqlx::query(
+            "SELECT responder_id, COUNT(*) FROM dispatch_offers \
+             WHERE status IN ('accepted', 'arrived') GROUP BY responder_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let n: i64 = r.try_get(1)?;
+                Ok((r.try_get(0)?, u32::try_from(n).unwrap_or(u32::MAX)))
+            })
+            .collect()
+    }
+
     /// Starts (or moves) a durable timer; a fired timer of the same key is re-armed.
     pub async fn schedule_timer(
         &self,

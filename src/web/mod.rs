@@ -6,6 +6,7 @@ pub mod directory;
 pub mod error;
 pub mod health;
 pub mod incidents;
+pub mod responder;
 pub mod stream;
 
 use std::time::Duration;
@@ -21,7 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 pub use health::{BrokerHealth, BrokerState};
 
 use crate::ingress::DeviceRegistry;
-use crate::notify::{ConnectedDevices, ConsoleHub};
+use crate::notify::{ConnectedDevices, ConsoleHub, ResponderHub};
 use crate::store::Store;
 
 /// Everything a handler may need; cheap to clone.
@@ -37,6 +38,10 @@ pub struct AppState {
     pub registry: DeviceRegistry,
     /// The MQTT connection's state.
     pub broker: BrokerHealth,
+    /// Pushes to responders' apps.
+    pub responders: ResponderHub,
+    /// The dispatch runner, when dispatch is enabled.
+    pub dispatch: Option<std::sync::Arc<crate::dispatch::Runner>>,
     /// Cancelled at shutdown; ends live streams so the HTTP server can stop.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
@@ -66,6 +71,7 @@ pub fn router(state: AppState) -> Router {
     let api = auth::router()
         .merge(incidents::router())
         .merge(directory::router())
+        .merge(responder::router())
         .merge(stream::router());
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api)
