@@ -148,10 +148,20 @@ pub(crate) async fn begin_ordered(
     backend: Backend,
 ) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
     let mut tx = pool.begin().await?;
-    if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock(1249)")
-            .execute(&mut *tx)
-            .await?;
+    match backend {
+        Backend::Postgres => {
+            sqlx::query("SELECT pg_advisory_xact_lock(1249)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Take SQLite's write lock before the first read (like BEGIN IMMEDIATE): a deferred
+        // transaction that reads and then writes cannot wait for a concurrent writer and fails
+        // with "database is locked"; waiting here honours busy_timeout instead.
+        Backend::Sqlite => {
+            sqlx::query("UPDATE incidents SET id = id WHERE 0 = 1")
+                .execute(&mut *tx)
+                .await?;
+        }
     }
     Ok(tx)
 }
