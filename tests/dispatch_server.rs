@@ -161,7 +161,16 @@ async fn offers_survive_a_crash_and_one_accept_wins(db: Db) {
     assert_eq!(offers[2]["detail"]["responder_id"], far);
     assert_eq!(expired.len(), 2);
 
-    // The far volunteer accepts; a late accept by an expired near one is refused.
+    // The far volunteer's app listens to its pushes; then accepts. A late accept by an expired
+    // near one is refused.
+    let mut pushes = server
+        .http
+        .get(format!("{}/api/v1/responder/stream", server.base()))
+        .bearer_auth(&far_token)
+        .send()
+        .await
+        .expect("sse");
+    assert_eq!(pushes.status(), 200);
     assert_eq!(
         call(
             &server,
@@ -182,6 +191,20 @@ async fn offers_survive_a_crash_and_one_accept_wins(db: Db) {
         )
         .await,
         409
+    );
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !text.contains("event: assigned") {
+        let chunk = tokio::time::timeout_at(deadline, pushes.chunk()).await;
+        let chunk = chunk
+            .expect("an assigned push in time")
+            .expect("sse read")
+            .expect("open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        text.contains(&format!("\"incident_id\":{incident}")),
+        "{text}"
     );
     let mine = my_tasks(&server, &far_token).await;
     assert_eq!(mine[0]["offer"]["status"], "accepted");
@@ -216,6 +239,15 @@ async fn offers_survive_a_crash_and_one_accept_wins(db: Db) {
     );
     assert_eq!(events_of(&server, incident, "arrived").await.len(), 1);
     wait_events(&server, incident, "completed", 1).await;
+    // The operator closes it; dispatch follows the console feed and stops.
+    let (status, _) = server
+        .post(
+            &format!("/api/v1/incidents/{incident}/close"),
+            json!({ "outcome": "resolved" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    wait_events(&server, incident, "dispatch_closed", 1).await;
     // Give a second timer pass the chance to fire twice; it must not.
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(events_of(&server, incident, "offer_expired").await.len(), 2);
