@@ -157,6 +157,30 @@ async fn dispatch_state_is_versioned(db: Db) {
     );
     let (v, json) = s.load_dispatch_state(4).await.expect("load").expect("row");
     assert_eq!((v, json.as_str()), (2, "{\"a\":2}"));
+    // Key holders are found by phone; duty and position are stored.
+    let input: onekey::store::ResponderInput = serde_json::from_value(serde_json::json!({
+        "name": "女儿", "phone": "13900000001", "kind": "family", "home_lat": 27.1, "home_lon": 114.9
+    }))
+    .expect("input");
+    let r = s.save_responder(None, &input).await.expect("responder");
+    assert_eq!(
+        s.responder_id_by_phone("13900000001")
+            .await
+            .expect("by phone"),
+        Some(r.id)
+    );
+    assert_eq!(
+        s.responder_id_by_phone("000").await.expect("by phone"),
+        None
+    );
+    assert!(
+        s.set_duty(r.id, true, Some((27.2, 114.8)), 9)
+            .await
+            .expect("duty")
+    );
+    let back = s.get_responder(r.id).await.expect("get").expect("row");
+    assert!(back.on_duty);
+    assert_eq!((back.lat, back.lon), (Some(27.2), Some(114.8)));
 }
 
 #[tokio::test]

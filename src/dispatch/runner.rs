@@ -105,6 +105,16 @@ impl Runner {
             Some(grid) => self.store.get_area(grid).await?.and_then(|a| a.worker_id),
             None => None,
         };
+        let mut key_holders = Vec::new();
+        for c in elder
+            .iter()
+            .flat_map(|e| &e.contacts)
+            .filter(|c| c.key_holder)
+        {
+            if let Some(id) = self.store.responder_id_by_phone(&c.phone).await? {
+                key_holders.push(id);
+            }
+        }
         let location = incident.location.or_else(|| {
             elder.as_ref().map(|e| crate::domain::GeoPoint {
                 lat: e.lat,
@@ -119,7 +129,7 @@ impl Runner {
             location,
             elder_id: incident.elder_id,
             grid_worker,
-            key_holders: Vec::new(),
+            key_holders,
             contacts: elder.map(|e| e.contacts.len() as u32).unwrap_or(0),
             opened_at: incident.received_at,
         }))

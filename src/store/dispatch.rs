@@ -269,6 +269,18 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
+    /// The responder registered with `phone` (how an elder's key-holding contact is found).
+    pub async fn responder_id_by_phone(&self, phone: &str) -> StoreResult<Option<i64>> {
+        let row = sqlx::query("SELECT id FROM responders WHERE phone = $1 ORDER BY id LIMIT 1")
+            .bind(phone)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+
     /// Tasks in hand (accepted or arrived) per responder.
     pub async fn responder_loads(&self) -> StoreResult<std::collections::HashMap<i64, u32>> {
         let rows = sqlx::query(
