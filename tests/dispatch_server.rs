@@ -240,6 +240,14 @@ async fn offers_survive_a_crash_and_one_accept_wins(db: Db) {
         1
     );
     assert_eq!(events_of(&server, incident, "arrived").await.len(), 1);
+    let (_, detail) = server.get(&format!("/api/v1/incidents/{incident}")).await;
+    let i = &detail["incident"];
+    assert_eq!(i["status"], "on_scene", "{i}");
+    let (d, a, o) = (&i["dispatched_at"], &i["accepted_at"], &i["on_scene_at"]);
+    assert!(
+        d.is_i64() && d.as_i64() <= a.as_i64() && a.as_i64() <= o.as_i64(),
+        "{i}"
+    );
     wait_events(&server, incident, "completed", 1).await;
     // The operator closes it; dispatch follows the console feed and stops.
     let (status, _) = server

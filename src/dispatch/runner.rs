@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::engine::{DispatchState, Effect, Engine, IncidentFacts, Input, Push, Timer};
 use super::matcher::{Available, Matcher};
 use super::policy::DispatchPolicy;
-use crate::domain::{IncidentEvent, Millis, Outcome, now_millis};
+use crate::domain::{IncidentEvent, IncidentStatus, Millis, Outcome, now_millis};
 use crate::notify::{ConsoleHub, ResponderHub, ResponderPush};
 use crate::store::{AcceptOutcome, Store, StoreError, StoreResult, timer_key};
 
@@ -145,6 +145,10 @@ impl Runner {
                             .map_err(|e| StoreError::Invalid(format!("dispatch state: {e}")))?;
                         (Some(v), state, vec![])
                     }
+                    // A closed incident or a stray timer never starts a dispatch.
+                    None if matches!(input, Input::Closed(_) | Input::TimerFired(_)) => {
+                        return Ok(());
+                    }
                     None => {
                         let Some(facts) = self.facts(incident_id).await? else {
                             return Ok(());
@@ -211,6 +215,9 @@ impl Runner {
                         expires_at,
                     } => {
                         self.store
+                            .mark_dispatch_progress(incident_id, IncidentStatus::Dispatching, now)
+                            .await?;
+                        self.store
                             .record_offer(
                                 incident_id,
                                 responder_id,
@@ -237,7 +244,12 @@ impl Runner {
                             )
                             .await?;
                     }
-                    Push::Assigned { .. } | Push::Escalation { .. } => {}
+                    Push::Assigned { .. } => {
+                        self.store
+                            .mark_dispatch_progress(incident_id, IncidentStatus::Accepted, now)
+                            .await?;
+                    }
+                    Push::Escalation { .. } => {}
                 }
                 self.responders.publish(ResponderPush {
                     responder_id,
@@ -267,6 +279,11 @@ impl Runner {
                 actor,
                 detail,
             } => {
+                if kind == "arrived" {
+                    self.store
+                        .mark_dispatch_progress(incident_id, IncidentStatus::OnScene, now)
+                        .await?;
+                }
                 self.log(incident_id, kind, &actor, detail, now).await?;
             }
             Effect::NotifyContacts { elder_id } => {

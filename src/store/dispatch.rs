@@ -4,7 +4,7 @@
 use sqlx::Row;
 
 use super::{Backend, Store, StoreResult};
-use crate::domain::Millis;
+use crate::domain::{IncidentStatus, Millis};
 
 /// What an accept achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,6 +267,37 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected() == 1)
+    }
+
+    /// Moves an open incident's lifecycle forward as dispatch progresses: `dispatching` at the
+    /// first offer, `accepted` at the first acceptance, `on_scene` at the first arrival. Sets
+    /// each timestamp once and never moves the status backwards.
+    pub async fn mark_dispatch_progress(
+        &self,
+        incident_id: i64,
+        step: IncidentStatus,
+        at: Millis,
+    ) -> StoreResult<()> {
+        let (column, earlier) = match step {
+            IncidentStatus::Dispatching => ("dispatched_at", "'new', 'acknowledged'"),
+            IncidentStatus::Accepted => ("accepted_at", "'new', 'acknowledged', 'dispatching'"),
+            IncidentStatus::OnScene => (
+                "on_scene_at",
+                "'new', 'acknowledged', 'dispatching', 'accepted'",
+            ),
+            _ => return Ok(()),
+        };
+        sqlx::query(&format!(
+            "UPDATE incidents SET {column} = COALESCE({column}, $2), \
+             status = CASE WHEN status IN ({earlier}) THEN $3 ELSE status END \
+             WHERE id = $1 AND status <> 'closed'"
+        ))
+        .bind(incident_id)
+        .bind(at)
+        .bind(step.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// The responder registered with `phone` (how an elder's key-holding contact is found).
