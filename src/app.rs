@@ -15,13 +15,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, listener};
+use crate::dispatch::Runner;
 use crate::ingress::mqtt::Mqtt;
 use crate::ingress::{
     Adapter, DeviceRegistry, GatewayContext, broker, gt06::Gt06, h02::H02, native::Native,
     serve_listener, sia::Sia, watch::Watch,
 };
 use crate::intake::Intake;
-use crate::notify::{ConnectedDevices, ConsoleHub};
+use crate::notify::{ConnectedDevices, ConsoleHub, ResponderHub};
 use crate::store::Store;
 use crate::web::{self, AppState, BrokerHealth};
 
@@ -100,8 +101,40 @@ pub async fn serve(
     let broker = BrokerHealth::default();
     let mqtt = start_mqtt(&config, &gateway, &broker, &shutdown, &mut addrs).await?;
 
+    let responders = ResponderHub::new(4096);
+    let dispatch = if config.dispatch.enabled {
+        let d = &config.dispatch;
+        let missing = d.policy.missing_templates();
+        if !missing.is_empty() {
+            tracing::warn!(?missing, "dispatch policy names undefined team templates");
+        }
+        let runner = Runner::new(
+            store.clone(),
+            d.policy.clone(),
+            d.reference_lat,
+            hub.clone(),
+            responders.clone(),
+        );
+        let n = runner
+            .refresh_responders()
+            .await
+            .context("cannot load responders for dispatch")?;
+        tracing::info!(responders = n, "dispatch running");
+        Some((
+            runner.clone(),
+            runner.spawn(
+                Duration::from_millis(d.timer_poll_ms.max(10)),
+                Duration::from_millis(d.responder_refresh_ms.max(100)),
+                shutdown.child_token(),
+            ),
+        ))
+    } else {
+        None
+    };
     let state = AppState {
         store: store.clone(),
+        responders,
+        dispatch: dispatch.as_ref().map(|(r, _)| r.clone()),
         hub,
         devices,
         registry,
@@ -140,6 +173,9 @@ pub async fn serve(
         .is_err()
     {
         tracing::error!("intake writer did not finish within 30 s");
+    }
+    if let Some((_, task)) = dispatch {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
     match tokio::time::timeout(Duration::from_secs(5), http_task).await {
         Ok(Ok(Err(e))) => tracing::warn!(error = %e, "http server error"),

@@ -10,6 +10,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::dispatch::DispatchPolicy;
 pub use crate::ingress::mqtt::MqttSettings;
 use crate::intake::IntakeConfig;
 
@@ -50,6 +51,8 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// The group-commit writer.
     pub intake: IntakeSettings,
+    /// Dispatch: matching, offers, escalation, SLA clocks.
+    pub dispatch: DispatchSettings,
 }
 
 impl Default for Config {
@@ -71,6 +74,7 @@ impl Default for Config {
             log_format: "text".into(),
             gateway: GatewayConfig::default(),
             intake: IntakeSettings::default(),
+            dispatch: DispatchSettings::default(),
         }
     }
 }
@@ -150,6 +154,36 @@ impl From<IntakeSettings> for IntakeConfig {
     }
 }
 
+/// Dispatch settings (`[dispatch]`; the policy under `[dispatch.policy]`, e.g.
+/// `[dispatch.policy.emergency]`, see [`DispatchPolicy`] for every key and its default).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DispatchSettings {
+    /// Run the dispatch engine in this instance (default true).
+    pub enabled: bool,
+    /// Latitude the spatial index is projected around (default 27.11, Jizhou).
+    pub reference_lat: f64,
+    /// Milliseconds between polls for due timers (default 500).
+    pub timer_poll_ms: u64,
+    /// Milliseconds between reloads of on-duty responders into the index (default 30000; duty
+    /// changes through the responder API reload at once).
+    pub responder_refresh_ms: u64,
+    /// The policy.
+    pub policy: DispatchPolicy,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        DispatchSettings {
+            enabled: true,
+            reference_lat: 27.11,
+            timer_poll_ms: 500,
+            responder_refresh_ms: 30_000,
+            policy: DispatchPolicy::default(),
+        }
+    }
+}
+
 /// An enabled listener address, or `None` for `off`.
 pub fn listener(addr: &str) -> Option<&str> {
     let addr = addr.trim();
@@ -184,13 +218,16 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
                 "c.toml",
-                "http_addr = \"1.2.3.4:1\"\n[intake]\nbatch_max = 7\n",
+                "http_addr = \"1.2.3.4:1\"\n[intake]\nbatch_max = 7\n\
+                 [dispatch.policy.emergency]\noffers_per_seat = 9\n",
             )?;
             jail.set_env("ONEKEY_HTTP_ADDR", "127.0.0.1:0");
             jail.set_env("ONEKEY_GT06_ADDR", "off");
             let c = Config::load(Some(Path::new("c.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(c.http_addr, "127.0.0.1:0");
             assert_eq!(c.intake.batch_max, 7);
+            assert_eq!(c.dispatch.policy.emergency.offers_per_seat, 9);
+            assert_eq!(c.dispatch.policy.emergency.sla.ack_s, Some(60));
             assert_eq!(listener(&c.gt06_addr), None);
             assert_eq!(listener(&c.device_addr), Some("0.0.0.0:7700"));
             Ok(())

@@ -7,6 +7,7 @@
 //! - [`intake`]: the group-commit writer stores them durably in the [`store`]; only then does the
 //!   connection send the device its ACK;
 //! - the store opens or joins an incident in the same transaction;
+//! - [`dispatch`]: matches responders, sends offers, escalates and keeps the SLA clocks;
 //! - [`notify`]: committed incident events go to the operators' consoles;
 //! - [`web`]: the JSON API, the live stream, health and metrics.
 //!
@@ -17,6 +18,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod dispatch;
 pub mod domain;
 pub mod import;
 pub mod ingress;

@@ -120,4 +120,28 @@ fn describe() {
         "onekey_mqtt_connection_errors_total",
         "MQTT connection errors (each followed by a backed-off reconnect)"
     );
+    describe_histogram!(
+        "onekey_dispatch_first_offer_seconds",
+        "From alarm received to the first offer sent to a responder"
+    );
+    describe_histogram!(
+        "onekey_dispatch_sla_seconds",
+        "Time to meet an SLA clock (ack, accept, on_scene, done), by clock"
+    );
+    describe_counter!(
+        "onekey_dispatch_sla_breaches_total",
+        "SLA clocks that ran out, by clock"
+    );
+    describe_counter!(
+        "onekey_dispatch_escalations_total",
+        "Escalations to operators or grid workers, by reason"
+    );
+    describe_counter!(
+        "onekey_dispatch_state_races_total",
+        "Dispatch steps retried because another instance saved first"
+    );
+    describe_counter!(
+        "onekey_responder_pushes_total",
+        "Pushes published to responders' apps"
+    );
 }

@@ -9,6 +9,7 @@
 
 mod accounts;
 mod directory;
+mod dispatch;
 mod incidents;
 mod intake_batch;
 mod migrations;
@@ -23,6 +24,7 @@ pub use accounts::{Principal, SubjectKind};
 pub use directory::{
     AreaInput, DeviceCredentials, DeviceInput, ElderInput, PROTOCOLS, ResponderInput,
 };
+pub use dispatch::{AcceptOutcome, DueTimer, OfferRow, timer_key};
 pub use incidents::IncidentFilter;
 pub use intake_batch::{StatusUpdate, StoreOutcome, Stored};
 
@@ -146,10 +148,20 @@ pub(crate) async fn begin_ordered(
     backend: Backend,
 ) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
     let mut tx = pool.begin().await?;
-    if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock(1249)")
-            .execute(&mut *tx)
-            .await?;
+    match backend {
+        Backend::Postgres => {
+            sqlx::query("SELECT pg_advisory_xact_lock(1249)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Take SQLite's write lock before the first read (like BEGIN IMMEDIATE): a deferred
+        // transaction that reads and then writes cannot wait for a concurrent writer and fails
+        // with "database is locked"; waiting here honours busy_timeout instead.
+        Backend::Sqlite => {
+            sqlx::query("UPDATE incidents SET id = id WHERE 0 = 1")
+                .execute(&mut *tx)
+                .await?;
+        }
     }
     Ok(tx)
 }

@@ -6,6 +6,7 @@ pub mod directory;
 pub mod error;
 pub mod health;
 pub mod incidents;
+pub mod responder;
 pub mod responders;
 pub mod stream;
 
@@ -22,7 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 pub use health::{BrokerHealth, BrokerState};
 
 use crate::ingress::DeviceRegistry;
-use crate::notify::{ConnectedDevices, ConsoleHub};
+use crate::notify::{ConnectedDevices, ConsoleHub, ResponderHub};
 use crate::store::Store;
 
 /// Everything a handler may need; cheap to clone.
@@ -40,6 +41,10 @@ pub struct AppState {
     pub broker: BrokerHealth,
     /// Responder pushes over MQTT (`None` when MQTT is off).
     pub mqtt: Option<crate::ingress::mqtt::Outbox>,
+    /// Pushes to responders' apps.
+    pub responders: ResponderHub,
+    /// The dispatch runner, when dispatch is enabled.
+    pub dispatch: Option<std::sync::Arc<crate::dispatch::Runner>>,
     /// Cancelled at shutdown; ends live streams so the HTTP server can stop.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
@@ -70,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .merge(incidents::router())
         .merge(directory::router())
         .merge(responders::router())
+        .merge(responder::router())
         .merge(stream::router());
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api)

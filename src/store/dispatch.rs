@@ -1,0 +1,428 @@
+//! Dispatch persistence: the engine's state per incident (optimistic versioning), offers with
+//! exactly-once seats, and durable timers claimed exactly once across instances.
+
+use sqlx::Row;
+
+use super::{Backend, Store, StoreResult};
+use crate::domain::{IncidentStatus, Millis};
+
+/// What an accept achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptOutcome {
+    /// This responder holds seat `seat` of slot `slot`.
+    Won {
+        /// Team slot.
+        slot: i64,
+        /// Seat within the slot (0-based).
+        seat: i64,
+    },
+    /// Every seat of the slot is taken, or the offer is no longer open.
+    Taken,
+    /// This responder has no offer for this incident.
+    NotOffered,
+}
+
+/// A timer this instance claimed and must now act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueTimer {
+    /// Unique key (`incident:12/sla:ack`).
+    pub key: String,
+    /// The incident, for incident timers.
+    pub incident_id: Option<i64>,
+    /// The timer's name within its owner (`sla:ack`, `round:2`, `welfare`).
+    pub name: String,
+    /// When it was due.
+    pub due_at: Millis,
+}
+
+/// One offer row, as the responder API lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct OfferRow {
+    /// Incident.
+    pub incident_id: i64,
+    /// Responder.
+    pub responder_id: i64,
+    /// Team slot.
+    pub slot: i64,
+    /// Role in the team.
+    pub role: String,
+    /// `pending`, `accepted`, `declined`, `expired`, `withdrawn`, `arrived`, `completed`.
+    pub status: String,
+    /// Seat held, once accepted.
+    pub seat: Option<i64>,
+    /// When it was sent.
+    pub sent_at: Millis,
+    /// When the round ends.
+    pub expires_at: Millis,
+}
+
+/// The key of an incident's timer.
+pub fn timer_key(incident_id: i64, name: &str) -> String {
+    format!("incident:{incident_id}/{name}")
+}
+
+impl Store {
+    /// The engine state of an incident as `(version, json)`, if dispatch started.
+    pub async fn load_dispatch_state(
+        &self,
+        incident_id: i64,
+    ) -> StoreResult<Option<(i64, String)>> {
+        let row = sqlx::query("SELECT version, state FROM dispatch_states WHERE incident_id = $1")
+            .bind(incident_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+            None => None,
+        })
+    }
+
+    /// Saves engine state if nobody else wrote since `expected` (`None`: must not exist yet).
+    /// Returns false on a lost race: reload and step again.
+    pub async fn save_dispatch_state(
+        &self,
+        incident_id: i64,
+        expected: Option<i64>,
+        state: &str,
+        at: Millis,
+    ) -> StoreResult<bool> {
+        let done =
+            match expected {
+                None => {
+                    sqlx::query(
+                        "INSERT INTO dispatch_states (incident_id, version, state, updated_at) \
+                 VALUES ($1, 1, $2, $3) ON CONFLICT (incident_id) DO NOTHING",
+                    )
+                    .bind(incident_id)
+                    .bind(state)
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await?
+                }
+                Some(v) => sqlx::query(
+                    "UPDATE dispatch_states SET version = version + 1, state = $2, updated_at = $3 \
+                 WHERE incident_id = $1 AND version = $4",
+                )
+                .bind(incident_id)
+                .bind(state)
+                .bind(at)
+                .bind(v)
+                .execute(&self.pool)
+                .await?,
+            };
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records an offer (idempotent per incident and responder).
+    pub async fn record_offer(
+        &self,
+        incident_id: i64,
+        responder_id: i64,
+        slot: i64,
+        role: &str,
+        sent_at: Millis,
+        expires_at: Millis,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO dispatch_offers \
+             (incident_id, responder_id, slot, role, status, sent_at, expires_at) \
+             VALUES ($1, $2, $3, $4, 'pending', $5, $6) \
+             ON CONFLICT (incident_id, responder_id) DO NOTHING",
+        )
+        .bind(incident_id)
+        .bind(responder_id)
+        .bind(slot)
+        .bind(role)
+        .bind(sent_at)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Accepts an offer: the responder takes the lowest free seat of the offer's slot, of which
+    /// there are `seats`. Exactly one accept wins each seat, across instances: the conditional
+    /// UPDATE only touches an open offer, and the unique index on (incident, slot, seat) refuses
+    /// a second holder of the same seat.
+    pub async fn accept_offer(
+        &self,
+        incident_id: i64,
+        responder_id: i64,
+        seats: i64,
+        at: Millis,
+    ) -> StoreResult<AcceptOutcome> {
+        let row = sqlx::query(
+            "SELECT slot, status, seat FROM dispatch_offers \
+             WHERE incident_id = $1 AND responder_id = $2",
+        )
+        .bind(incident_id)
+        .bind(responder_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(AcceptOutcome::NotOffered);
+        };
+        let slot: i64 = row.try_get(0)?;
+        if let Some(seat) = row.try_get::<Option<i64>, _>(2)? {
+            return Ok(AcceptOutcome::Won { slot, seat }); // a retried accept
+        }
+        for seat in 0..seats.max(1) {
+            let result = sqlx::query(
+                "UPDATE dispatch_offers SET status = 'accepted', seat = $3, answered_at = $4 \
+                 WHERE incident_id = $1 AND responder_id = $2 \
+                 AND status IN ('pending', 'expired') AND seat IS NULL",
+            )
+            .bind(incident_id)
+            .bind(responder_id)
+            .bind(seat)
+            .bind(at)
+            .execute(&self.pool)
+            .await;
+            match result {
+                Ok(r) if r.rows_affected() == 1 => return Ok(AcceptOutcome::Won { slot, seat }),
+                Ok(_) => return Ok(AcceptOutcome::Taken),
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(AcceptOutcome::Taken)
+    }
+
+    /// Moves an offer from one of `from` to `to` (decline, expire, withdraw, arrive, complete);
+    /// false when it was in none of them.
+    pub async fn set_offer_status(
+        &self,
+        incident_id: i64,
+        responder_id: i64,
+        from: &[&str],
+        to: &str,
+        at: Millis,
+    ) -> StoreResult<bool> {
+        let list = from
+            .iter()
+            .filter(|s| s.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if list.is_empty() {
+            return Ok(false);
+        }
+        let r = sqlx::query(&format!(
+            "UPDATE dispatch_offers SET status = $3, answered_at = COALESCE(answered_at, $4) \
+             WHERE incident_id = $1 AND responder_id = $2 AND status IN ({list})"
+        ))
+        .bind(incident_id)
+        .bind(responder_id)
+        .bind(to)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// A responder's offers and tasks that are still live, newest first.
+    pub async fn responder_offers(&self, responder_id: i64) -> StoreResult<Vec<OfferRow>> {
+        let rows = sqlx::query(
+            "SELECT incident_id, responder_id, slot, role, status, seat, sent_at, expires_at \
+             FROM dispatch_offers WHERE responder_id = $1 \
+             AND status IN ('pending', 'accepted', 'arrived') ORDER BY sent_at DESC",
+        )
+        .bind(responder_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OfferRow {
+                    incident_id: r.try_get(0)?,
+                    responder_id: r.try_get(1)?,
+                    slot: r.try_get(2)?,
+                    role: r.try_get(3)?,
+                    status: r.try_get(4)?,
+                    seat: r.try_get(5)?,
+                    sent_at: r.try_get(6)?,
+                    expires_at: r.try_get(7)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Puts a responder on or off duty, with their live position when known.
+    pub async fn set_duty(
+        &self,
+        responder_id: i64,
+        on_duty: bool,
+        position: Option<(f64, f64)>,
+        at: Millis,
+    ) -> StoreResult<bool> {
+        let (lat, lon) = position.unzip();
+        let r = sqlx::query(
+            "UPDATE responders SET on_duty = $2, lat = COALESCE($3, lat), \
+             lon = COALESCE($4, lon), updated_at = $5 WHERE id = $1",
+        )
+        .bind(responder_id)
+        .bind(i64::from(on_duty))
+        .bind(lat)
+        .bind(lon)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Moves an open incident's lifecycle forward as dispatch progresses: `dispatching` at the
+    /// first offer, `accepted` at the first acceptance, `on_scene` at the first arrival. Sets
+    /// each timestamp once and never moves the status backwards.
+    pub async fn mark_dispatch_progress(
+        &self,
+        incident_id: i64,
+        step: IncidentStatus,
+        at: Millis,
+    ) -> StoreResult<()> {
+        let (column, earlier) = match step {
+            IncidentStatus::Dispatching => ("dispatched_at", "'new', 'acknowledged'"),
+            IncidentStatus::Accepted => ("accepted_at", "'new', 'acknowledged', 'dispatching'"),
+            IncidentStatus::OnScene => (
+                "on_scene_at",
+                "'new', 'acknowledged', 'dispatching', 'accepted'",
+            ),
+            _ => return Ok(()),
+        };
+        sqlx::query(&format!(
+            "UPDATE incidents SET {column} = COALESCE({column}, $2), \
+             status = CASE WHEN status IN ({earlier}) THEN $3 ELSE status END \
+             WHERE id = $1 AND status <> 'closed'"
+        ))
+        .bind(incident_id)
+        .bind(at)
+        .bind(step.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The responder registered with `phone` (how an elder's key-holding contact is found).
+    pub async fn responder_id_by_phone(&self, phone: &str) -> StoreResult<Option<i64>> {
+        let row = sqlx::query("SELECT id FROM responders WHERE phone = $1 ORDER BY id LIMIT 1")
+            .bind(phone)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+
+    /// Tasks in hand (accepted or arrived) per responder.
+    pub async fn responder_loads(&self) -> StoreResult<std::collections::HashMap<i64, u32>> {
+        let rows = sqlx::query(
+            "SELECT responder_id, COUNT(*) FROM dispatch_offers \
+             WHERE status IN ('accepted', 'arrived') GROUP BY responder_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let n: i64 = r.try_get(1)?;
+                Ok((r.try_get(0)?, u32::try_from(n).unwrap_or(u32::MAX)))
+            })
+            .collect()
+    }
+
+    /// Starts (or moves) a durable timer; a fired timer of the same key is re-armed.
+    pub async fn schedule_timer(
+        &self,
+        key: &str,
+        incident_id: Option<i64>,
+        name: &str,
+        due_at: Millis,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO dispatch_timers (key, incident_id, name, due_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (key) DO UPDATE SET due_at = excluded.due_at, fired_at = NULL, \
+             fired_by = NULL",
+        )
+        .bind(key)
+        .bind(incident_id)
+        .bind(name)
+        .bind(due_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Cancels a timer that has not fired; false when there was none.
+    pub async fn cancel_timer(&self, key: &str) -> StoreResult<bool> {
+        let r = sqlx::query("DELETE FROM dispatch_timers WHERE key = $1 AND fired_at IS NULL")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Claims up to `limit` timers due at `now` for instance `me`. Each timer is claimed by
+    /// exactly one caller: the UPDATE only succeeds while `fired_at IS NULL`. On PostgreSQL the
+    /// candidates are locked with `FOR UPDATE SKIP LOCKED` so instances do not queue on each other.
+    pub async fn claim_due_timers(
+        &self,
+        now: Millis,
+        me: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<DueTimer>> {
+        let select = "SELECT key, incident_id, name, due_at FROM dispatch_timers \
+                      WHERE fired_at IS NULL AND due_at <= $1 ORDER BY due_at LIMIT $2";
+        let claim = "UPDATE dispatch_timers SET fired_at = $2, fired_by = $3 \
+                     WHERE key = $1 AND fired_at IS NULL";
+        let mut claimed = Vec::new();
+        if self.backend == Backend::Postgres {
+            let mut tx = self.pool.begin().await?;
+            let rows = sqlx::query(&format!("{select} FOR UPDATE SKIP LOCKED"))
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+            for r in &rows {
+                let t = due_timer(r)?;
+                let won = sqlx::query(claim).bind(&t.key).bind(now).bind(me);
+                if won.execute(&mut *tx).await?.rows_affected() == 1 {
+                    claimed.push(t);
+                }
+            }
+            tx.commit().await?;
+        } else {
+            // SQLite serialises writers; each claim is its own guarded autocommit UPDATE.
+            let rows = sqlx::query(select)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+            for r in &rows {
+                let t = due_timer(r)?;
+                let won = sqlx::query(claim).bind(&t.key).bind(now).bind(me);
+                if won.execute(&self.pool).await?.rows_affected() == 1 {
+                    claimed.push(t);
+                }
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Timers not yet fired, soonest first (for the console and tests).
+    pub async fn pending_timers(&self) -> StoreResult<Vec<DueTimer>> {
+        let rows = sqlx::query(
+            "SELECT key, incident_id, name, due_at FROM dispatch_timers \
+             WHERE fired_at IS NULL ORDER BY due_at, key",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(due_timer).collect()
+    }
+}
+
+fn due_timer(r: &sqlx::any::AnyRow) -> StoreResult<DueTimer> {
+    Ok(DueTimer {
+        key: r.try_get(0)?,
+        incident_id: r.try_get(1)?,
+        name: r.try_get(2)?,
+        due_at: r.try_get(3)?,
+    })
+}
