@@ -185,26 +185,7 @@ impl<A: Adapter> Connection<A> {
             }
             (Some(ident), None) => ident,
         };
-        let device = match self.ctx.registry.lookup(A::PROTOCOL, &ident).await {
-            Ok(Some(device)) => device,
-            Ok(None) => {
-                return Err(Reject::new(
-                    "unknown_device",
-                    format!("{ident} is not registered"),
-                ));
-            }
-            Err(e) => {
-                metrics::counter!("onekey_store_errors_total", "op" => "device_lookup")
-                    .increment(1);
-                return Err(Reject::new(
-                    "store_unavailable",
-                    format!("cannot look up {ident}: {e}"),
-                ));
-            }
-        };
-        if !device.enabled {
-            return Err(Reject::new("disabled", format!("{ident} is disabled")));
-        }
+        let device = self.ctx.registry.authorize(A::PROTOCOL, &ident).await?;
         Span::current().record("device", device.device_id);
         if let Some(tx) = commands.take() {
             self.ctx

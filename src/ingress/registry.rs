@@ -133,4 +133,35 @@ impl DeviceRegistry {
             }
         }
     }
+
+    /// Resolves a claimed identity to a registered, enabled device, or the rejection every ingress
+    /// path logs and counts: `unknown_device`, `disabled` or `store_unavailable`.
+    pub async fn authorize(
+        &self,
+        protocol: &'static str,
+        ident: &str,
+    ) -> Result<Arc<DeviceAuth>, super::Reject> {
+        use super::Reject;
+        let device = match self.lookup(protocol, ident).await {
+            Ok(Some(device)) => device,
+            Ok(None) => {
+                return Err(Reject::new(
+                    "unknown_device",
+                    format!("{ident} is not registered as {protocol}"),
+                ));
+            }
+            Err(e) => {
+                metrics::counter!("onekey_store_errors_total", "op" => "device_lookup")
+                    .increment(1);
+                return Err(Reject::new(
+                    "store_unavailable",
+                    format!("cannot look up {ident}: {e}"),
+                ));
+            }
+        };
+        if !device.enabled {
+            return Err(Reject::new("disabled", format!("{ident} is disabled")));
+        }
+        Ok(device)
+    }
 }

@@ -512,26 +512,7 @@ impl Ctx {
     }
 
     async fn device(&self, protocol: &'static str, ident: &str) -> Result<Arc<DeviceAuth>, Reject> {
-        let device = match self.gateway.registry.lookup(protocol, ident).await {
-            Ok(Some(device)) => device,
-            Ok(None) => {
-                return Err(Reject::new(
-                    "unknown_device",
-                    format!("{ident} is not registered as {protocol}"),
-                ));
-            }
-            Err(e) => {
-                metrics::counter!("onekey_store_errors_total", "op" => "device_lookup")
-                    .increment(1);
-                return Err(Reject::new(
-                    "store_unavailable",
-                    format!("cannot look up {ident}: {e}"),
-                ));
-            }
-        };
-        if !device.enabled {
-            return Err(Reject::new("disabled", format!("{ident} is disabled")));
-        }
+        let device = self.gateway.registry.authorize(protocol, &ident).await?;
         tracing::Span::current().record("device", device.device_id);
         Ok(device)
     }
