@@ -90,6 +90,31 @@ fn gt06_wrap(len_to_serial: &[u8]) -> Vec<u8> {
     frame
 }
 
+/// gt06.tsv row 26: a real GT06 `0x16` alarm frame with `alarm=sos` (serial 0x035F).
+const GT06_SOS_TEMPLATE: [u8; 43] = [
+    0x78, 0x78, 0x26, 0x16, 0x17, 0x09, 0x13, 0x0f, 0x3a, 0x2d, 0xcc, 0x02, 0xc5, 0x5f, 0x2a, 0x08,
+    0x9f, 0x9a, 0xf9, 0x00, 0x5c, 0x21, 0x09, 0x01, 0x36, 0x04, 0x81, 0xfe, 0x06, 0x6d, 0x9b, 0x03,
+    0x41, 0x3e, 0x42, 0x01, 0x02, 0x03, 0x5f, 0x92, 0xfe, 0x0d, 0x0a,
+];
+
+/// A GT06 `0x16` SOS alarm (the real frame of gt06.tsv row 26) with its serial replaced and the
+/// CRC recomputed, so that every call with a new serial is a new alarm.
+pub fn gt06_sos(serial: u16) -> Vec<u8> {
+    let t = &GT06_SOS_TEMPLATE;
+    let mut len_to_serial = t[2..t.len() - 6].to_vec();
+    len_to_serial.extend_from_slice(&serial.to_be_bytes());
+    gt06_wrap(&len_to_serial)
+}
+
+/// A 3G-watch `AL_LTE` SOS alarm (watch.tsv row 1's content) at the given time of day `HHMMSS`.
+pub fn watch_sos(id: &str, hhmmss: &str) -> Vec<u8> {
+    watch_frame(
+        "3G",
+        id,
+        &format!("AL_LTE,281126,{hhmmss},V,0,N,0,E,0,0,0,0,0,22,0,0,00010000,0,0,0"),
+    )
+}
+
 /// The protocol number and serial of a short-form GT06 frame.
 pub fn gt06_proto_and_serial(frame: &[u8]) -> Option<(u8, u16)> {
     let n = frame.len();
@@ -171,6 +196,13 @@ mod tests {
             "[3G*4700186508*0002*LK]"
         );
         assert_eq!(ARC.checksum(b"123456789"), 0xBB3D);
+        // The template with its own serial is the vector byte for byte (its CRC is right).
+        assert_eq!(gt06_sos(0x035F), GT06_SOS_TEMPLATE);
+        assert_eq!(gt06_proto_and_serial(&gt06_sos(7)), Some((0x16, 7)));
+        assert_eq!(
+            String::from_utf8(watch_sos("6907919734", "214118")).unwrap(),
+            "[3G*6907919734*003e*AL_LTE,281126,214118,V,0,N,0,E,0,0,0,0,0,22,0,0,00010000,0,0,0]"
+        );
         assert_eq!(dc09_timestamp(0), "_00:00:00,01-01-1970");
         assert_eq!(dc09_timestamp(1_795_870_385), "_12:53:05,11-28-2026");
     }
