@@ -512,7 +512,7 @@ impl Ctx {
     }
 
     async fn device(&self, protocol: &'static str, ident: &str) -> Result<Arc<DeviceAuth>, Reject> {
-        let device = self.gateway.registry.authorize(protocol, &ident).await?;
+        let device = self.gateway.registry.authorize(protocol, ident).await?;
         tracing::Span::current().record("device", device.device_id);
         Ok(device)
     }
