@@ -166,6 +166,10 @@ fn describe() {
         "Dispatch steps retried because another instance saved first"
     );
     describe_counter!(
+        "onekey_dispatch_timer_fires_total",
+        "Durable timers claimed and fired by this instance, by kind (incident, welfare)"
+    );
+    describe_counter!(
         "onekey_responder_pushes_total",
         "Pushes published to responders' apps"
     );
