@@ -528,6 +528,15 @@ async fn operators_offer_and_escalate(db: Db) {
     .await;
     assert_eq!(status, 404);
 
+    // The console's contract is in the OpenAPI document.
+    let (_, doc) = server.get("/openapi.json").await;
+    for path in [
+        "/api/v1/incidents/{id}/offer",
+        "/api/v1/incidents/{id}/escalate",
+    ] {
+        assert!(doc["paths"][path]["post"].is_object(), "{path} documented");
+    }
+
     // Closed: both actions are refused.
     let (status, _) = server
         .post(

@@ -488,13 +488,12 @@ impl Runner {
                 (None, None, Some(elder_id)) => self.welfare_due(&t, elder_id, now).await,
                 _ => Ok(()), // not ours to interpret: completed so it does not come back
             };
-            match fired {
-                Ok(()) => {
-                    self.store.complete_timer(&t, &self.instance, now).await?;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, timer = %t.key, "timer handling failed; retried after its lease");
-                }
+            let completed = match fired {
+                Ok(()) => self.store.complete_timer(&t, &self.instance, now).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = completed {
+                tracing::error!(error = %e, timer = %t.key, "timer not completed; fired again after its lease");
             }
         }
         Ok(n)
