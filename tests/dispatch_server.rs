@@ -528,6 +528,45 @@ async fn operators_offer_and_escalate(db: Db) {
     .await;
     assert_eq!(status, 404);
 
+    // Off duty but inside a recurring shift (every day, all day) counts as available.
+    let (status, body) = server
+        .post(
+            "/api/v1/responders",
+            json!({ "name": "shifty", "phone": "138shifty", "kind": "volunteer",
+                    "home_lat": 27.111, "home_lon": 114.98, "password": "volunteer-pass",
+                    "shifts": [{ "weekdays": 127, "start_min": 0, "end_min": 1440 }] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["shifts"][0]["weekdays"], 127);
+    let shifty = body["id"].as_i64().expect("id");
+    let shifty_token = login(&server, "shifty").await;
+    assert_eq!(
+        call(&server, &shifty_token, "duty", json!({ "on_duty": false })).await,
+        204
+    );
+    let (status, body) = operator(
+        &server,
+        &server.token,
+        &path,
+        json!({ "responder_id": shifty }),
+    )
+    .await;
+    assert_eq!(status, 200, "on shift: {body}");
+    assert_eq!(
+        my_tasks(&server, &shifty_token).await[0]["offer"]["status"],
+        "pending"
+    );
+    let (status, _) = server
+        .post(
+            "/api/v1/responders",
+            json!({ "name": "bad", "phone": "138bad", "kind": "volunteer",
+                    "home_lat": 27.1, "home_lon": 114.9,
+                    "shifts": [{ "weekdays": 0, "start_min": 0, "end_min": 60 }] }),
+        )
+        .await;
+    assert_eq!(status, 400, "a shift on no weekday");
+
     // The console's contract is in the OpenAPI document.
     let (_, doc) = server.get("/openapi.json").await;
     for path in [
