@@ -52,7 +52,9 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     crate::telemetry::metrics();
-    let store = open_store(&config).await?;
+    let store = open_store(&config)
+        .await?
+        .with_checkin_hour_ms(config.dispatch.timing().checkin_hour_ms);
     if let Some(admin) = &config.bootstrap_admin {
         let (name, password) = admin
             .split_once(':')
@@ -112,6 +114,7 @@ pub async fn serve(
             store.clone(),
             d.policy.clone(),
             d.reference_lat,
+            d.timing(),
             hub.clone(),
             responders.clone(),
         );

@@ -165,11 +165,32 @@ pub struct DispatchSettings {
     pub reference_lat: f64,
     /// Milliseconds between polls for due timers (default 500).
     pub timer_poll_ms: u64,
-    /// Milliseconds between reloads of on-duty responders into the index (default 30000; duty
-    /// changes through the responder API reload at once).
+    /// Milliseconds between reloads of available responders (on duty or on shift) into the index,
+    /// which is also how often welfare timers are armed for new elders (default 30000; duty changes
+    /// through the responder API reload at once).
     pub responder_refresh_ms: u64,
+    /// Milliseconds a claimed timer is reserved for the instance firing it; if that instance dies
+    /// mid-fire, another fires the timer after this lease (default 30000).
+    pub timer_lease_ms: u64,
+    /// Seconds in one hour of an elder's check-in period (default 3600; drills and tests shorten
+    /// it so that `checkin_hours = 2` means two of these).
+    pub checkin_hour_s: u64,
+    /// Local time's offset from UTC in minutes, for responders' shifts (default 480, China
+    /// Standard Time).
+    pub utc_offset_min: i64,
     /// The policy.
     pub policy: DispatchPolicy,
+}
+
+impl DispatchSettings {
+    /// The runner's timing in engine units.
+    pub fn timing(&self) -> crate::dispatch::RunnerTiming {
+        crate::dispatch::RunnerTiming {
+            timer_lease_ms: i64::try_from(self.timer_lease_ms.max(1)).unwrap_or(i64::MAX),
+            checkin_hour_ms: crate::dispatch::policy::secs_to_ms(self.checkin_hour_s.max(1)),
+            utc_offset_min: self.utc_offset_min.clamp(-14 * 60, 14 * 60),
+        }
+    }
 }
 
 impl Default for DispatchSettings {
@@ -179,6 +200,9 @@ impl Default for DispatchSettings {
             reference_lat: 27.11,
             timer_poll_ms: 500,
             responder_refresh_ms: 30_000,
+            timer_lease_ms: 30_000,
+            checkin_hour_s: 3600,
+            utc_offset_min: 480,
             policy: DispatchPolicy::default(),
         }
     }

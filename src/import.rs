@@ -497,6 +497,7 @@ impl<'a> Importer<'a> {
             home_lat: r.home_lat,
             home_lon: r.home_lon,
             max_tasks: r.max_tasks,
+            shifts: Vec::new(),
             password: None,
         };
         let saved = self

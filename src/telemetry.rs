@@ -21,6 +21,20 @@ pub fn init_logging(filter: &str, json: bool) {
 
 static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// Buckets of `onekey_dispatch_sla_seconds`, covering every SLA target with an edge at each:
+/// operator ack ≤ 60 s, responder ≤ 2 min, on scene ≤ 30 min, service done ≤ 24 h. "97.5 % of
+/// acks within 60 s" is `bucket{clock="ack",le="60"} / count{clock="ack"}`.
+pub const SLA_BUCKETS_S: &[f64] = &[
+    5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1200.0,
+    1800.0, 2700.0, 3600.0, 7200.0, 14400.0, 28800.0, 43200.0, 86400.0, 172800.0,
+];
+
+/// Buckets of `onekey_dispatch_first_offer_seconds`: alarm → first offer, normally well under a
+/// second, up to a minute when a round of timers is involved.
+pub const FIRST_OFFER_BUCKETS_S: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
 /// The process-wide Prometheus recorder, installed on first use.
 pub fn metrics() -> &'static PrometheusHandle {
     METRICS.get_or_init(|| {
@@ -30,8 +44,19 @@ pub fn metrics() -> &'static PrometheusHandle {
         let sizes = &[
             1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
         ];
+        // A full-name matcher is consulted before the suffix one.
         let recorder = PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), seconds)
+            .set_buckets_for_metric(
+                Matcher::Full("onekey_dispatch_sla_seconds".into()),
+                SLA_BUCKETS_S,
+            )
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("onekey_dispatch_first_offer_seconds".into()),
+                    FIRST_OFFER_BUCKETS_S,
+                )
+            })
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_seconds".into()), seconds))
             .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_size".into()), sizes))
             .map(|b| b.build_recorder())
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
@@ -139,6 +164,10 @@ fn describe() {
     describe_counter!(
         "onekey_dispatch_state_races_total",
         "Dispatch steps retried because another instance saved first"
+    );
+    describe_counter!(
+        "onekey_dispatch_timer_fires_total",
+        "Durable timers claimed and fired by this instance, by kind (incident, welfare)"
     );
     describe_counter!(
         "onekey_responder_pushes_total",

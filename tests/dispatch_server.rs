@@ -1,12 +1,14 @@
 //! Dispatch in the running server, over real HTTP: an SOS reaches on-duty volunteers as offers,
 //! the offer round's durable timer survives a crash and fires once after restart, the search widens,
-//! exactly one accept wins, and the responder reports arrival and completion.
+//! exactly one accept wins, and the responder reports arrival and completion. Operators offer and
+//! escalate by hand; a silent elder gets a welfare visit for the grid worker; two instances on one
+//! PostgreSQL fire each timer once; the SLA histogram answers "acked within 60 s".
 
 mod common;
 
 use std::time::Duration;
 
-use common::{Db, TestServer};
+use common::{Db, TestServer, metric_value};
 use onekey_protocol::{AlarmKind, Location};
 use onekey_sim::native::{NativeDevice, demo_key};
 use serde_json::{Value, json};
@@ -272,4 +274,497 @@ async fn offers_survive_a_crash_and_one_accept_wins_sqlite() {
 #[tokio::test]
 async fn offers_survive_a_crash_and_one_accept_wins_postgres() {
     offers_survive_a_crash_and_one_accept_wins(Db::postgres().await).await;
+}
+
+/// A responder of any kind, on duty or not; returns id and app token.
+async fn person(
+    server: &TestServer,
+    name: &str,
+    kind: &str,
+    at: (f64, f64),
+    on_duty: bool,
+) -> (i64, String) {
+    let (status, r) = server
+        .post(
+            "/api/v1/responders",
+            json!({ "name": name, "phone": format!("138{name}"), "kind": kind,
+                    "home_lat": at.0, "home_lon": at.1, "password": "volunteer-pass" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{r}");
+    let token = login(server, name).await;
+    let status = call(server, &token, "duty", json!({ "on_duty": on_duty })).await;
+    assert_eq!(status, 204);
+    (r["id"].as_i64().expect("id"), token)
+}
+
+/// District → street → community → grid, the grid in `worker`'s charge; returns the grid id.
+async fn grid(server: &TestServer, worker: i64) -> i64 {
+    let mut parent: Option<i64> = None;
+    let mut id = 0;
+    for (level, code, name) in [
+        ("district", "JZ", "吉州区"),
+        ("street", "JZ-WS", "文山街道"),
+        ("community", "JZ-WS-SY", "思源社区"),
+        ("grid", "JZ-WS-SY-01", "思源社区第一网格"),
+    ] {
+        let worker_id = (level == "grid").then_some(worker);
+        let (status, area) = server
+            .post(
+                "/api/v1/areas",
+                json!({ "level": level, "code": code, "name": name, "parent_id": parent,
+                        "worker_id": worker_id }),
+            )
+            .await;
+        assert_eq!(status, 201, "{area}");
+        id = area["id"].as_i64().expect("area id");
+        parent = Some(id);
+    }
+    id
+}
+
+/// An elder in `grid` checked every `checkin_hours`, with a native device; returns (elder, device).
+async fn elder_with_device(
+    server: &TestServer,
+    grid: i64,
+    device_id: u64,
+    checkin_hours: i64,
+) -> (i64, NativeDevice) {
+    let (status, elder) = server
+        .post(
+            "/api/v1/elders",
+            json!({ "name": format!("老人 {device_id}"), "address": "吉州区 文山街道 思源社区 3 号",
+                    "lat": 27.11, "lon": 114.98, "living": "alone", "grid_id": grid,
+                    "checkin_hours": checkin_hours }),
+        )
+        .await;
+    assert_eq!(status, 201, "{elder}");
+    let elder_id = elder["id"].as_i64().expect("elder id");
+    let key = demo_key(device_id);
+    server
+        .register_device(
+            "native",
+            &device_id.to_string(),
+            Some(&hex::encode(key)),
+            Some(elder_id),
+        )
+        .await;
+    let mut device = NativeDevice::connect(&server.addr("device_tcp"), device_id, key)
+        .await
+        .expect("connect");
+    device.hello(WAIT).await.expect("hello");
+    (elder_id, device)
+}
+
+async fn sos(device: &mut NativeDevice) {
+    let at = Location {
+        lat_e6: 27_110_000,
+        lon_e6: 114_980_000,
+        accuracy_m: 10,
+    };
+    device
+        .alarm(AlarmKind::Sos, Some(at), WAIT)
+        .await
+        .expect("sos");
+}
+
+async fn operator(server: &TestServer, token: &str, path: &str, body: Value) -> (u16, Value) {
+    let res = server
+        .http
+        .post(format!("{}/api/v1/{path}", server.base()))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn operators_offer_and_escalate(db: Db) {
+    let env = [("ONEKEY_DISPATCH__TIMER_POLL_MS", "100")];
+    let server = TestServer::start(&db, &env).await;
+    let (near, near_token) = person(&server, "near", "volunteer", (27.111, 114.98), true).await;
+    let (far, far_token) = person(&server, "far", "volunteer", (27.12, 114.98), true).await;
+    let (resting, _) = person(&server, "resting", "volunteer", (27.111, 114.981), false).await;
+    let (gw, _) = person(&server, "gw", "grid_worker", (27.2, 115.0), false).await;
+    let grid = grid(&server, gw).await;
+    let (_, mut device) = elder_with_device(&server, grid, 860_000_000_000_021, 24).await;
+    sos(&mut device).await;
+    let incident = server.incidents().await[0]["id"]
+        .as_i64()
+        .expect("incident");
+    wait_events(&server, incident, "offer_sent", 1).await;
+
+    // The operator acknowledges: the ack SLA clock is met and lands in a bucket at or under 60 s.
+    let (status, _) = server
+        .post(&format!("/api/v1/incidents/{incident}/ack"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    // Dispatch follows the console feed: the clock is met a moment after the ack.
+    server
+        .wait_metric("onekey_dispatch_sla_seconds_count{clock=\"ack\"}", 1.0)
+        .await;
+    let text = server.metrics().await;
+    let le60 = metric_value(
+        &text,
+        "onekey_dispatch_sla_seconds_bucket{clock=\"ack\",le=\"60\"}",
+    );
+    let count = metric_value(&text, "onekey_dispatch_sla_seconds_count{clock=\"ack\"}");
+    assert!(le60 >= 1.0 && le60 == count, "ack ≤ 60 s bucket: {text}");
+    for le in ["120", "1800", "86400"] {
+        assert!(
+            text.contains(&format!(
+                "onekey_dispatch_sla_seconds_bucket{{clock=\"ack\",le=\"{le}\"}}"
+            )),
+            "bucket {le} s: {text}"
+        );
+    }
+    eprintln!("acked within 60 s: {le60} of {count}");
+
+    // The near volunteer accepts; the operator gives the task to the far one instead.
+    let accept = format!("tasks/{incident}/accept");
+    assert_eq!(call(&server, &near_token, &accept, json!({})).await, 204);
+    let path = format!("incidents/{incident}/offer");
+    let (status, body) = operator(
+        &server,
+        &server.token,
+        &path,
+        json!({ "responder_id": far }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let op = wait_events(&server, incident, "operator_offer", 1).await;
+    assert_eq!(op[0]["actor"], "operator:admin");
+    assert_eq!(op[0]["detail"]["responder_id"], far);
+    assert_eq!(op[0]["detail"]["replaced"], near);
+    let down = wait_events(&server, incident, "stood_down", 1).await;
+    assert!(
+        down.iter()
+            .any(|e| e["detail"]["responder_id"] == near && e["detail"]["reason"] == "reassigned"),
+        "{down:?}"
+    );
+    assert!(
+        my_tasks(&server, &near_token).await.is_empty(),
+        "the old holder no longer has the task"
+    );
+    assert_eq!(
+        my_tasks(&server, &far_token).await[0]["offer"]["status"],
+        "pending"
+    );
+    assert_eq!(
+        call(&server, &far_token, &accept, json!({})).await,
+        204,
+        "the seat is free again"
+    );
+    assert_eq!(call(&server, &near_token, &accept, json!({})).await, 409);
+
+    // Refusals.
+    let (status, _) = operator(
+        &server,
+        &server.token,
+        &path,
+        json!({ "responder_id": 999_999 }),
+    )
+    .await;
+    assert_eq!(status, 400, "unknown responder");
+    let (status, _) = operator(
+        &server,
+        &server.token,
+        &path,
+        json!({ "responder_id": resting }),
+    )
+    .await;
+    assert_eq!(status, 400, "off duty, no shift");
+    let (status, _) = operator(
+        &server,
+        &server.token,
+        "incidents/999999/offer",
+        json!({ "responder_id": far }),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = operator(&server, &far_token, &path, json!({ "responder_id": far })).await;
+    assert_eq!(status, 403, "operators only");
+    let (status, _) = operator(
+        &server,
+        &server.token,
+        &path,
+        json!({ "responder_id": "x" }),
+    )
+    .await;
+    assert!(status == 400 || status == 422, "a malformed body: {status}");
+
+    // Escalation: the grid worker first (told, since the task is held), then an operator decision.
+    let esc = format!("incidents/{incident}/escalate");
+    let (status, _) = operator(
+        &server,
+        &server.token,
+        &esc,
+        json!({ "note": "老人电话无人接听" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = operator(
+        &server,
+        &server.token,
+        &esc,
+        json!({ "note": "请坐席决定" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let escalated = wait_events(&server, incident, "escalated", 2).await;
+    assert_eq!(escalated[0]["detail"]["to"], "grid_worker");
+    assert_eq!(escalated[0]["detail"]["responder_id"], gw);
+    assert_eq!(escalated[0]["detail"]["note"], "老人电话无人接听");
+    assert_eq!(escalated[0]["actor"], "operator:admin");
+    assert_eq!(escalated[1]["detail"]["to"], "operator");
+    let (status, _) = operator(
+        &server,
+        &server.token,
+        "incidents/999999/escalate",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // Off duty but inside a recurring shift (every day, all day) counts as available.
+    let (status, body) = server
+        .post(
+            "/api/v1/responders",
+            json!({ "name": "shifty", "phone": "138shifty", "kind": "volunteer",
+                    "home_lat": 27.111, "home_lon": 114.98, "password": "volunteer-pass",
+                    "shifts": [{ "weekdays": 127, "start_min": 0, "end_min": 1440 }] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["shifts"][0]["weekdays"], 127);
+    let shifty = body["id"].as_i64().expect("id");
+    let shifty_token = login(&server, "shifty").await;
+    assert_eq!(
+        call(&server, &shifty_token, "duty", json!({ "on_duty": false })).await,
+        204
+    );
+    let (status, body) = operator(
+        &server,
+        &server.token,
+        &path,
+        json!({ "responder_id": shifty }),
+    )
+    .await;
+    assert_eq!(status, 200, "on shift: {body}");
+    assert_eq!(
+        my_tasks(&server, &shifty_token).await[0]["offer"]["status"],
+        "pending"
+    );
+    let (status, _) = server
+        .post(
+            "/api/v1/responders",
+            json!({ "name": "bad", "phone": "138bad", "kind": "volunteer",
+                    "home_lat": 27.1, "home_lon": 114.9,
+                    "shifts": [{ "weekdays": 0, "start_min": 0, "end_min": 60 }] }),
+        )
+        .await;
+    assert_eq!(status, 400, "a shift on no weekday");
+
+    // The console's contract is in the OpenAPI document.
+    let (_, doc) = server.get("/openapi.json").await;
+    for path in [
+        "/api/v1/incidents/{id}/offer",
+        "/api/v1/incidents/{id}/escalate",
+    ] {
+        assert!(doc["paths"][path]["post"].is_object(), "{path} documented");
+    }
+
+    // Closed: both actions are refused.
+    let (status, _) = server
+        .post(
+            &format!("/api/v1/incidents/{incident}/close"),
+            json!({ "outcome": "resolved" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = operator(
+        &server,
+        &server.token,
+        &path,
+        json!({ "responder_id": far }),
+    )
+    .await;
+    assert_eq!(status, 409);
+    let (status, _) = operator(&server, &server.token, &esc, json!({ "note": "x" })).await;
+    assert_eq!(status, 409);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn operators_offer_and_escalate_sqlite() {
+    operators_offer_and_escalate(Db::sqlite()).await;
+}
+
+#[tokio::test]
+async fn operators_offer_and_escalate_postgres() {
+    operators_offer_and_escalate(Db::postgres().await).await;
+}
+
+async fn a_silent_elder_gets_a_welfare_visit(db: Db) {
+    // One check-in hour lasts a second: an elder with checkin_hours = 2 is due after 2 s.
+    let env = [
+        ("ONEKEY_DISPATCH__TIMER_POLL_MS", "100"),
+        ("ONEKEY_DISPATCH__RESPONDER_REFRESH_MS", "200"),
+        ("ONEKEY_DISPATCH__CHECKIN_HOUR_S", "1"),
+    ];
+    let server = TestServer::start(&db, &env).await;
+    let (gw, gw_token) = person(&server, "gw", "grid_worker", (27.2, 115.0), false).await;
+    let grid = grid(&server, gw).await;
+    let (silent, _silent_device) = elder_with_device(&server, grid, 860_000_000_000_031, 2).await;
+    let (chatty, mut chatty_device) =
+        elder_with_device(&server, grid, 860_000_000_000_032, 2).await;
+    let started = tokio::time::Instant::now();
+    let welfare_of = |list: &[Value], elder: i64| -> Vec<Value> {
+        list.iter()
+            .filter(|i| i["category"] == "welfare" && i["elder_id"] == elder)
+            .cloned()
+            .collect()
+    };
+    // The chatty elder says "I'm OK" every 400 ms for 5 s; the silent one says nothing.
+    let mut visit = None;
+    while started.elapsed() < Duration::from_secs(5) || visit.is_none() {
+        chatty_device
+            .request(onekey_protocol::Message::CheckIn, WAIT)
+            .await
+            .expect("check-in ACKed");
+        let list = server.incidents().await;
+        if visit.is_none() {
+            visit = welfare_of(&list, silent).first().cloned();
+        }
+        assert!(
+            welfare_of(&list, chatty).is_empty(),
+            "a checked-in elder got a visit"
+        );
+        assert!(
+            started.elapsed() < WAIT + WAIT,
+            "no welfare visit for the silent elder"
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    // Each check-in moved the chatty elder's welfare timer to one period after it.
+    let store = onekey::store::Store::connect(&db.url())
+        .await
+        .expect("store");
+    let last = store
+        .last_sign_of_life(chatty)
+        .await
+        .expect("last sign")
+        .expect("check-ins stored");
+    let timers = store.pending_timers().await.expect("timers");
+    let chatty_timer = timers
+        .iter()
+        .find(|t| t.key == onekey::store::welfare_key(chatty))
+        .expect("a welfare timer");
+    assert_eq!(
+        chatty_timer.due_at,
+        last + 2000,
+        "re-armed by the last check-in"
+    );
+    let visit = visit.expect("a visit");
+    let id = visit["id"].as_i64().expect("id");
+    assert_eq!(visit["kind"], "missed_check_in");
+    let opened = wait_events(&server, id, "opened", 1).await;
+    assert_eq!(opened[0]["actor"], "system");
+    let offers = wait_events(&server, id, "offer_sent", 1).await;
+    assert_eq!(offers.len(), 1);
+    assert_eq!(
+        offers[0]["detail"]["responder_id"], gw,
+        "the grid worker is offered the visit"
+    );
+    let tasks = my_tasks(&server, &gw_token).await;
+    assert_eq!(tasks[0]["category"], "welfare");
+    // The 24 h service deadline runs as a durable timer.
+    let timers = store.pending_timers().await.expect("timers");
+    let done = timers
+        .iter()
+        .find(|t| t.key == onekey::store::timer_key(id, "sla:done"))
+        .expect("the 24 h clock");
+    let received = visit["received_at"].as_i64().expect("received_at");
+    assert_eq!(done.due_at - received, 24 * 3_600_000);
+    // One visit at a time: the silent elder's next period joins nothing and opens nothing new.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(welfare_of(&server.incidents().await, silent).len(), 1);
+    assert_eq!(events_of(&server, id, "opened").await.len(), 1);
+    store.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_silent_elder_gets_a_welfare_visit_sqlite() {
+    a_silent_elder_gets_a_welfare_visit(Db::sqlite()).await;
+}
+
+#[tokio::test]
+async fn a_silent_elder_gets_a_welfare_visit_postgres() {
+    a_silent_elder_gets_a_welfare_visit(Db::postgres().await).await;
+}
+
+/// Two instances on one PostgreSQL database, many incidents, each with two SLA timers due in a
+/// few seconds: every timer fires once (one `sla_breached` per clock per incident, and the
+/// instances' fire counters add up to the number of timers).
+#[tokio::test]
+async fn two_instances_fire_each_timer_once_postgres() {
+    const N: usize = 24;
+    let db = Db::postgres().await;
+    let env = [
+        ("ONEKEY_DISPATCH__TIMER_POLL_MS", "50"),
+        ("ONEKEY_DISPATCH__POLICY__EMERGENCY__SLA__ACK_S", "2"),
+        ("ONEKEY_DISPATCH__POLICY__EMERGENCY__SLA__ACCEPT_S", "3"),
+    ];
+    let a = TestServer::start(&db, &env).await;
+    let b = TestServer::start(&db, &env).await;
+    let mut devices = Vec::new();
+    for i in 0..N {
+        let id = 860_000_000_001_000 + i as u64;
+        let key = demo_key(id);
+        a.register_native_device(id, &key).await;
+        let via = if i % 2 == 0 { &a } else { &b };
+        let mut d = NativeDevice::connect(&via.addr("device_tcp"), id, key)
+            .await
+            .expect("connect");
+        d.hello(WAIT).await.expect("hello");
+        devices.push(d);
+    }
+    for d in &mut devices {
+        sos(d).await;
+    }
+    let incidents: Vec<i64> = a
+        .incidents()
+        .await
+        .iter()
+        .filter_map(|i| i["id"].as_i64())
+        .collect();
+    assert_eq!(incidents.len(), N);
+    for &id in &incidents {
+        wait_events(&a, id, "sla_breached", 2).await;
+    }
+    // Another few poll rounds on both instances: nothing fires twice.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for &id in &incidents {
+        let breaches = events_of(&a, id, "sla_breached").await;
+        let mut clocks: Vec<String> = breaches
+            .iter()
+            .map(|e| e["detail"]["clock"].as_str().unwrap_or("").to_string())
+            .collect();
+        clocks.sort();
+        assert_eq!(clocks, vec!["accept", "ack"], "incident {id}");
+    }
+    let series = "onekey_dispatch_timer_fires_total{kind=\"incident\"}";
+    let (fa, fb) = (a.metric(series).await, b.metric(series).await);
+    eprintln!("timers fired: instance a {fa}, instance b {fb}");
+    assert_eq!(
+        fa + fb,
+        (2 * N) as f64,
+        "each of the {} timers fired once",
+        2 * N
+    );
+    a.stop().await;
+    b.stop().await;
 }

@@ -1,12 +1,15 @@
 //! Dispatch persistence on SQLite and PostgreSQL: exactly-once seats under concurrent accepts,
-//! timers claimed exactly once by several instances and kept across a restart, versioned state.
+//! timers claimed exactly once by several instances and kept across a restart, claim leases that
+//! let another instance fire a timer whose claimer died, versioned state.
 
 mod common;
 
 use std::collections::BTreeSet;
 
 use common::Db;
-use onekey::store::{AcceptOutcome, Store, timer_key};
+use onekey::store::{AcceptOutcome, Store, timer_key, welfare_elder, welfare_key};
+
+const LEASE: i64 = 30_000;
 
 async fn open(db: &Db) -> Store {
     let store = Store::connect(&db.url()).await.expect("connect");
@@ -103,7 +106,7 @@ async fn timers_fire_once_across_instances_and_restarts(db: Db) {
         tokio::spawn(async move {
             let mut got = Vec::new();
             loop {
-                let batch = s.claim_due_timers(5000, me, 7).await.expect("claim");
+                let batch = s.claim_due_timers(5000, me, 7, LEASE).await.expect("claim");
                 if batch.is_empty() {
                     return got;
                 }
@@ -118,7 +121,7 @@ async fn timers_fire_once_across_instances_and_restarts(db: Db) {
     assert_eq!(all.len(), 60, "every due timer fired");
     assert!(!all.contains(&"elder:3/welfare".to_string()), "not due yet");
     assert!(
-        a.claim_due_timers(5000, "a", 100)
+        a.claim_due_timers(5000, "a", 100, LEASE)
             .await
             .expect("again")
             .is_empty()
@@ -127,9 +130,90 @@ async fn timers_fire_once_across_instances_and_restarts(db: Db) {
     a.schedule_timer(&timer_key(0, "round:0"), Some(0), "round:0", 6000)
         .await
         .expect("re-arm");
-    let again = b.claim_due_timers(6000, "b", 10).await.expect("claim");
+    let again = b
+        .claim_due_timers(6000, "b", 10, LEASE)
+        .await
+        .expect("claim");
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].incident_id, Some(0));
+}
+
+async fn a_claim_is_a_lease(db: Db) {
+    let a = open(&db).await;
+    let b = open(&db).await;
+    a.schedule_timer(&timer_key(1, "round:1"), Some(1), "round:1", 1000)
+        .await
+        .expect("schedule");
+    a.schedule_timer(&timer_key(2, "round:1"), Some(2), "round:1", 1000)
+        .await
+        .expect("schedule");
+    let mine = a
+        .claim_due_timers(2000, "a", 10, 5000)
+        .await
+        .expect("claim");
+    assert_eq!(mine.len(), 2);
+    // "a" fires the first and completes it, then dies before completing the second.
+    assert!(
+        a.complete_timer(&mine[0], "a", 2100)
+            .await
+            .expect("complete")
+    );
+    assert!(
+        !a.complete_timer(&mine[0], "a", 2200).await.expect("again"),
+        "completing twice"
+    );
+    assert!(
+        b.claim_due_timers(6999, "b", 10, 5000)
+            .await
+            .expect("within the lease")
+            .is_empty(),
+        "a live lease is not claimed"
+    );
+    let retaken = b
+        .claim_due_timers(7000, "b", 10, 5000)
+        .await
+        .expect("claim");
+    assert_eq!(retaken.len(), 1, "only the unfinished timer comes back");
+    assert_eq!(retaken[0].key, mine[1].key);
+    assert!(
+        !a.complete_timer(&mine[1], "a", 7100).await.expect("stale"),
+        "a claimer whose lease ran out cannot complete"
+    );
+    assert!(
+        b.complete_timer(&retaken[0], "b", 7200)
+            .await
+            .expect("complete")
+    );
+    assert!(
+        b.claim_due_timers(1_000_000, "b", 10, 5000)
+            .await
+            .expect("later")
+            .is_empty(),
+        "a completed timer never fires again"
+    );
+    assert!(a.pending_timers().await.expect("pending").is_empty());
+    // Re-arming a claimed timer mid-fire keeps it pending at the new time.
+    let key = welfare_key(3);
+    assert_eq!(welfare_elder(&key), Some(3));
+    a.schedule_timer(&key, None, "welfare", 8000)
+        .await
+        .expect("arm");
+    let claimed = a
+        .claim_due_timers(8000, "a", 10, 5000)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    a.schedule_timer(&key, None, "welfare", 50_000)
+        .await
+        .expect("re-arm");
+    assert!(
+        !a.complete_timer(&claimed[0], "a", 8100)
+            .await
+            .expect("moved")
+    );
+    let pending = a.pending_timers().await.expect("pending");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].due_at, 50_000);
 }
 
 async fn dispatch_state_is_versioned(db: Db) {
@@ -201,6 +285,16 @@ async fn timers_fire_once_across_instances_and_restarts_sqlite() {
 #[tokio::test]
 async fn timers_fire_once_across_instances_and_restarts_postgres() {
     timers_fire_once_across_instances_and_restarts(Db::postgres().await).await;
+}
+
+#[tokio::test]
+async fn a_claim_is_a_lease_sqlite() {
+    a_claim_is_a_lease(Db::sqlite()).await;
+}
+
+#[tokio::test]
+async fn a_claim_is_a_lease_postgres() {
+    a_claim_is_a_lease(Db::postgres().await).await;
 }
 
 #[tokio::test]

@@ -158,6 +158,22 @@ pub enum Input {
     Redispatch,
     /// An operator closed the incident.
     Closed(Outcome),
+    /// An operator offers the task to a responder of their choice now; whoever holds the primary
+    /// seat is stood down.
+    OperatorOffer {
+        /// The responder chosen.
+        responder_id: i64,
+        /// The operator's name.
+        by: String,
+    },
+    /// An operator moves the incident up the escalation ladder at once: to the grid worker if
+    /// not yet asked, otherwise to an operator decision.
+    OperatorEscalate {
+        /// Why, in the operator's words.
+        note: String,
+        /// The operator's name.
+        by: String,
+    },
 }
 
 /// Why a responder is told to stand down.
@@ -174,6 +190,8 @@ pub enum StandDownReason {
     Closed,
     /// The accept came when the offer was no longer open.
     NotOpen,
+    /// An operator gave the task to someone else.
+    Reassigned,
 }
 
 /// A message to one responder's app.
@@ -232,6 +250,8 @@ pub enum EscalationReason {
     NotOnScene,
     /// The task was not done within the SLA.
     Overdue,
+    /// An operator escalated it.
+    OperatorRequest,
 }
 
 /// What the code around the engine must do.
@@ -484,6 +504,8 @@ impl Step<'_> {
             Input::DeviceCancel => self.device_cancel(),
             Input::Redispatch => self.redispatch("operator"),
             Input::Closed(outcome) => self.close(*outcome),
+            Input::OperatorOffer { responder_id, by } => self.operator_offer(*responder_id, by),
+            Input::OperatorEscalate { note, by } => self.operator_escalate(note, by),
         }
     }
 
@@ -633,15 +655,25 @@ impl Step<'_> {
         sent
     }
 
+    /// Offers `slot` to a responder; one asked before (declined, expired, withdrawn) is asked anew.
     fn offer(&mut self, responder_id: i64, slot: usize) {
         let round = self.st.round + 1;
-        self.st.offers.push(Offer {
+        let fresh = Offer {
             responder_id,
             slot,
             round,
             sent_at: self.now,
             status: OfferStatus::Pending,
-        });
+        };
+        match self
+            .st
+            .offers
+            .iter_mut()
+            .find(|o| o.responder_id == responder_id)
+        {
+            Some(o) => *o = fresh,
+            None => self.st.offers.push(fresh),
+        }
         let role = self.st.team.slots[slot].role.clone();
         let expires_at = self.now + secs_to_ms(self.p.offer_timeout_s);
         let detail = json!({ "responder_id": responder_id, "slot": slot, "role": role, "ring": self.st.ring, "round": round });
@@ -955,6 +987,79 @@ impl Step<'_> {
         self.st.grid_worker_asked = false;
         self.log("redispatch", "system".into(), json!({ "by": by }));
         self.dispatch();
+    }
+
+    /// The operator's choice: `r` is offered the primary seat now. If the seat is held, its most
+    /// recent holder is stood down (reassigned). Automatic dispatch resumes if the offer expires.
+    fn operator_offer(&mut self, r: i64, by: &str) {
+        let actor = format!("operator:{by}");
+        if self.st.done || self.st.offer(r).is_some_and(|o| o.status.holds_task()) {
+            let detail = json!({ "responder_id": r, "already_holds": !self.st.done });
+            return self.log("operator_offer", actor, detail);
+        }
+        let replaced = if self.st.open_seats(0) == 0 {
+            self.st
+                .offers
+                .iter()
+                .filter(|o| {
+                    o.slot == 0 && matches!(o.status, OfferStatus::Accepted | OfferStatus::Arrived)
+                })
+                .max_by_key(|o| o.sent_at)
+                .map(|o| o.responder_id)
+        } else {
+            None
+        };
+        self.log(
+            "operator_offer",
+            actor,
+            json!({ "responder_id": r, "slot": 0, "replaced": replaced }),
+        );
+        if let Some(old) = replaced {
+            self.withdraw(|o| o.responder_id == old, StandDownReason::Reassigned, true);
+        }
+        self.st.cancelled = false;
+        self.st.escalated = false;
+        self.offer(r, 0);
+        self.restart_round();
+    }
+
+    /// One step up the ladder: the grid worker (offered the primary seat if it is open, told of
+    /// the escalation otherwise), then an operator decision.
+    fn operator_escalate(&mut self, note: &str, by: &str) {
+        let actor = format!("operator:{by}");
+        let gw = self.st.facts.grid_worker.filter(|&g| {
+            !self.st.grid_worker_asked
+                && !self
+                    .st
+                    .offer(g)
+                    .is_some_and(|o| o.status.holds_task() || o.status == OfferStatus::Pending)
+        });
+        let reason = EscalationReason::OperatorRequest;
+        let Some(gw) = gw else {
+            self.st.escalated = true;
+            self.fx.push(Effect::Escalate {
+                to: EscalationTarget::Operator,
+                reason,
+            });
+            let detail = json!({ "to": "operator", "reason": reason, "note": note });
+            return self.log("escalated", actor, detail);
+        };
+        self.st.grid_worker_asked = true;
+        let detail =
+            json!({ "to": "grid_worker", "responder_id": gw, "reason": reason, "note": note });
+        self.log("escalated", actor, detail);
+        self.fx.push(Effect::Escalate {
+            to: EscalationTarget::GridWorker(gw),
+            reason,
+        });
+        if self.st.open_seats(0) > 0 && !self.st.done {
+            self.st.cancelled = false;
+            self.st.escalated = false;
+            self.offer(gw, 0);
+            self.restart_round();
+        } else {
+            self.push(gw, Push::Escalation { reason });
+        }
     }
 
     fn close(&mut self, outcome: Outcome) {

@@ -123,6 +123,31 @@ fn sla_timer(clock: SlaClock) -> Input {
     Input::TimerFired(Timer::Sla { clock })
 }
 
+fn op_offer(r: i64) -> Input {
+    Input::OperatorOffer {
+        responder_id: r,
+        by: "王芳".into(),
+    }
+}
+
+fn op_escalate() -> Input {
+    Input::OperatorEscalate {
+        note: "电话无人接听".into(),
+        by: "王芳".into(),
+    }
+}
+
+fn logged<'a>(fx: &'a [Effect], kind: &str) -> Vec<&'a serde_json::Value> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::ConsoleEvent {
+                kind: k, detail, ..
+            } if *k == kind => Some(detail),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn emergency_opening_starts_clocks_notifies_contacts_and_offers_ring_one() {
     let e = Engine::new(DispatchPolicy::default());
@@ -441,6 +466,100 @@ fn transitions_table() {
             vec![],
         ),
         (
+            "operator offer goes out at once, outside the rings",
+            Category::Emergency,
+            "sos",
+            vec![(T0 + 5 * S, op_offer(11))],
+            Phase::Dispatching,
+            vec![11],
+            vec![],
+        ),
+        (
+            "operator offer takes the seat from its holder",
+            Category::Emergency,
+            "sos",
+            vec![
+                (T0 + 10 * S, Input::Accepted(2)),
+                (T0 + 20 * S, op_offer(7)),
+            ],
+            Phase::Dispatching,
+            vec![7],
+            vec![],
+        ),
+        (
+            "operator offer re-asks one who declined",
+            Category::Emergency,
+            "sos",
+            vec![(T0 + 5 * S, Input::Declined(1)), (T0 + 9 * S, op_offer(1))],
+            Phase::Dispatching,
+            vec![1],
+            vec![],
+        ),
+        (
+            "operator offer after escalation dispatches again",
+            Category::Emergency,
+            "sos",
+            vec![
+                (T0 + 120 * S, sla_timer(SlaClock::Accept)),
+                (T0 + 130 * S, op_offer(11)),
+            ],
+            Phase::Dispatching,
+            vec![11],
+            vec![],
+        ),
+        (
+            "operator escalation goes to the grid worker first",
+            Category::Emergency,
+            "sos",
+            vec![(T0 + 5 * S, op_escalate())],
+            Phase::Dispatching,
+            vec![GW],
+            vec![(GridWorker(GW), OperatorRequest)],
+        ),
+        (
+            "second operator escalation hands it to an operator decision",
+            Category::Emergency,
+            "sos",
+            vec![(T0 + 5 * S, op_escalate()), (T0 + 6 * S, op_escalate())],
+            Phase::Escalated,
+            vec![],
+            vec![(Operator, OperatorRequest)],
+        ),
+        (
+            "operator escalation of an assigned task alerts the grid worker",
+            Category::Emergency,
+            "sos",
+            vec![
+                (T0 + 5 * S, Input::Accepted(2)),
+                (T0 + 6 * S, op_escalate()),
+            ],
+            Phase::Assigned,
+            vec![],
+            vec![(GridWorker(GW), OperatorRequest)],
+        ),
+        (
+            "operator escalation after the grid worker fallback goes to the operator",
+            Category::Technical,
+            "low_battery",
+            vec![(T0 + 60 * S, op_escalate())],
+            Phase::Escalated,
+            vec![],
+            vec![(Operator, OperatorRequest)],
+        ),
+        (
+            "operator actions after close do nothing",
+            Category::Emergency,
+            "sos",
+            vec![
+                (T0 + 5 * S, Input::Closed(Outcome::Resolved)),
+                (T0 + 6 * S, op_offer(11)),
+                (T0 + 7 * S, op_escalate()),
+            ],
+            Phase::Closed,
+            vec![],
+            vec![],
+        ),
+        (
             "welfare: unanswered grid worker times out to console",
             Category::Welfare,
             "missed_check_in",
@@ -618,4 +737,71 @@ fn timer_names_round_trip() {
         assert_eq!(Timer::parse(&t.name()), Some(t));
     }
     assert_eq!(Timer::parse("nope:1"), None);
+}
+
+#[test]
+fn operator_reassignment_stands_the_holder_down_and_the_new_one_can_accept() {
+    let e = Engine::new(DispatchPolicy::default());
+    let inputs = [
+        (T0, Input::Opened),
+        (T0 + 10 * S, Input::Accepted(2)),
+        (T0 + 20 * S, op_offer(7)),
+        (T0 + 30 * S, Input::Accepted(2)),
+        (T0 + 40 * S, Input::Accepted(7)),
+    ];
+    let (st, fx) = run(&e, &district(), facts(Category::Emergency, "sos"), &inputs);
+    assert_eq!(stood_down(&fx[2], StandDownReason::Reassigned), vec![2]);
+    let op = logged(&fx[2], "operator_offer");
+    assert_eq!(op.len(), 1);
+    assert_eq!(op[0]["responder_id"], 7);
+    assert_eq!(op[0]["replaced"], 2);
+    assert!(fx[2].iter().any(|e| matches!(
+        e,
+        Effect::ConsoleEvent { kind: "operator_offer", actor, .. } if actor == "operator:王芳"
+    )));
+    assert!(
+        fx[2].contains(&Effect::StartTimer {
+            timer: Timer::OfferRound { round: 2 },
+            due: T0 + 20 * S + 30 * S
+        }),
+        "the operator's offer expires like any round"
+    );
+    assert_eq!(
+        stood_down(&fx[3], StandDownReason::NotOpen),
+        vec![2],
+        "the old holder cannot take it back"
+    );
+    assert_eq!(st.assignees(), vec![7]);
+    // Offering to the one who holds it changes nothing but the log.
+    let (st2, again) = e.step(st.clone(), &op_offer(7), T0 + 50 * S, &district());
+    assert_eq!(st2.assignees(), vec![7]);
+    assert!(
+        offered(&again).is_empty() && stood_down(&again, StandDownReason::Reassigned).is_empty()
+    );
+    assert_eq!(logged(&again, "operator_offer")[0]["already_holds"], true);
+}
+
+#[test]
+fn operator_escalation_is_logged_with_the_note() {
+    let e = Engine::new(DispatchPolicy::default());
+    let (st, fx) = run(
+        &e,
+        &district(),
+        facts(Category::Emergency, "sos"),
+        &[
+            (T0, Input::Opened),
+            (T0 + S, op_escalate()),
+            (T0 + 2 * S, op_escalate()),
+        ],
+    );
+    let first = logged(&fx[1], "escalated");
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0]["to"], "grid_worker");
+    assert_eq!(first[0]["note"], "电话无人接听");
+    assert_eq!(logged(&fx[2], "escalated")[0]["to"], "operator");
+    assert!(st.grid_worker_asked && st.escalated);
+    // The grid worker can still accept the offer the escalation made.
+    let (st, _) = e.step(st, &Input::Accepted(GW), T0 + 3 * S, &district());
+    assert_eq!(st.assignees(), vec![GW]);
+    assert_eq!(st.phase(), Phase::Assigned);
 }

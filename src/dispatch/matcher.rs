@@ -11,6 +11,7 @@ use rstar::primitives::GeomWithData;
 use serde::{Deserialize, Serialize};
 
 use super::policy::{SlotSpec, TeamTemplate};
+pub use crate::domain::Shift;
 use crate::domain::{GeoPoint, ResponderKind};
 
 const M_PER_DEG_LAT: f64 = 110_574.0;
@@ -220,34 +221,10 @@ pub fn haversine_m(a: GeoPoint, b: GeoPoint) -> f64 {
     2.0 * 6_371_000.0 * h.sqrt().asin()
 }
 
-/// A weekly recurring shift in local time: on `weekdays` (0 = Monday), from `start_min` to
-/// `end_min` minutes after midnight (an end before the start runs past midnight).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Shift {
-    /// Bit `d` set: the shift starts on weekday `d` (0 = Monday).
-    pub weekdays: u8,
-    /// Start, minutes after local midnight.
-    pub start_min: u32,
-    /// End, minutes after local midnight.
-    pub end_min: u32,
-}
-
-impl Shift {
-    /// Whether local time `local_ms` (milliseconds since the Unix epoch, already shifted to local
-    /// time) falls in this shift.
-    pub fn covers(&self, local_ms: i64) -> bool {
-        let minute = local_ms.div_euclid(60_000);
-        let day = minute.div_euclid(1440);
-        let m = minute.rem_euclid(1440) as u32;
-        // 1970-01-01 was a Thursday (weekday 3).
-        let weekday = |d: i64| ((d + 3).rem_euclid(7)) as u8;
-        let starts_on = |d: i64| self.weekdays & (1 << weekday(d)) != 0;
-        if self.start_min <= self.end_min {
-            starts_on(day) && (self.start_min..self.end_min).contains(&m)
-        } else {
-            (starts_on(day) && m >= self.start_min) || (starts_on(day - 1) && m < self.end_min)
-        }
-    }
+/// Whether a responder takes tasks at local time `local_ms` (milliseconds since the Unix epoch,
+/// already shifted to local time): on duty, or inside one of their recurring shifts.
+pub fn available_at(on_duty: bool, shifts: &[Shift], local_ms: i64) -> bool {
+    on_duty || shifts.iter().any(|s| s.covers(local_ms))
 }
 
 #[cfg(test)]
@@ -413,5 +390,39 @@ mod tests {
             !night.covers(monday + 5 * 3_600_000),
             "Monday 05:00 belongs to Sunday"
         );
+        assert!(
+            !night.covers(monday + 86_400_000 + 6 * 3_600_000),
+            "ends at 06:00"
+        );
+        assert!(!night.covers(monday + 21 * 3_600_000), "starts at 22:00");
+        assert!(
+            !night.covers(monday + 2 * 86_400_000 + 3_600_000),
+            "Wednesday 01:00: no Tuesday shift"
+        );
+        // Sunday (bit 6) 22:00 → Monday 06:00 wraps the week too.
+        let sunday_night = Shift {
+            weekdays: 1 << 6,
+            ..night
+        };
+        assert!(sunday_night.covers(monday + 5 * 3_600_000));
+        assert!(!sunday_night.covers(monday + 23 * 3_600_000));
+    }
+
+    #[test]
+    fn duty_or_a_shift_makes_a_responder_available() {
+        let monday = 4 * 86_400_000i64;
+        let weekdays_day = Shift {
+            weekdays: 0b1_1111,
+            start_min: 8 * 60,
+            end_min: 17 * 60,
+        };
+        let at_10 = monday + 10 * 3_600_000;
+        let at_20 = monday + 20 * 3_600_000;
+        let saturday_10 = monday + 5 * 86_400_000 + 10 * 3_600_000;
+        assert!(available_at(false, &[weekdays_day], at_10));
+        assert!(!available_at(false, &[weekdays_day], at_20));
+        assert!(!available_at(false, &[weekdays_day], saturday_10));
+        assert!(available_at(true, &[weekdays_day], at_20), "on duty");
+        assert!(!available_at(false, &[], at_10), "no shift, off duty");
     }
 }

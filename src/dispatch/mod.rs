@@ -14,7 +14,8 @@
 //!   (offer, assigned, stand down, escalation), contact notifications, durable timers to start or
 //!   cancel, escalations, console events and SLA met/breached. It reads no clock and does no I/O,
 //!   so every transition is table-tested and a whole simulated day runs on a virtual clock.
-//! - [`welfare`]: the per-elder check-in clock that opens welfare visits.
+//! - [`welfare`]: the per-elder check-in clock that opens welfare visits (one durable timer per
+//!   elder, re-armed by every sign of life).
 //!
 //! [`runner`]: the code around the engine loads state, calls [`engine::Engine::step`] and carries
 //! out the effects; exactly-once acceptance and timer firing are enforced by the store.
@@ -34,8 +35,8 @@ pub use engine::{
     DispatchState, Effect, Engine, EscalationReason, EscalationTarget, IncidentFacts, Input, Offer,
     OfferStatus, Phase, Push, StandDownReason, Timer,
 };
-pub use matcher::{Available, Candidate, CandidateSource, Matcher, Shift};
+pub use matcher::{Available, Candidate, CandidateSource, Matcher, Shift, available_at};
 pub use policy::{
     CategoryPolicy, DispatchPolicy, SlaClock, SlaTargets, SlotSource, SlotSpec, TeamTemplate,
 };
-pub use runner::Runner;
+pub use runner::{Refusal, Runner, RunnerTiming};

@@ -4,6 +4,16 @@
 //!
 //! State is saved with a version check, so two instances stepping the same incident never both
 //! win: the loser reloads and steps again.
+//!
+//! Timers are claimed under a lease and marked fired after their step: an instance that dies
+//! mid-fire leaves the timer to be claimed again when the lease runs out. A re-fired timer whose
+//! step was already saved changes nothing (the engine ignores a stale round or a clock that already
+//! breached), so each timer takes effect once.
+//!
+//! The welfare clock: every elder with a device has a durable timer (`elder:<id>/welfare`), armed
+//! by a sweep and re-armed by every sign of life in the intake's transaction. When it fires, the
+//! pure [`welfare`](super::welfare) rule decides; a visit opens a welfare incident, which is
+//! dispatched like any other (the grid worker, with the welfare SLA).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,11 +24,47 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::engine::{DispatchState, Effect, Engine, IncidentFacts, Input, Push, Timer};
-use super::matcher::{Available, Matcher};
+use super::matcher::{Available, Matcher, available_at};
 use super::policy::DispatchPolicy;
+use super::welfare;
 use crate::domain::{IncidentEvent, IncidentStatus, Millis, Outcome, now_millis};
 use crate::notify::{ConsoleHub, ResponderHub, ResponderPush};
-use crate::store::{AcceptOutcome, Store, StoreError, StoreResult, timer_key};
+use crate::store::{
+    AcceptOutcome, DueTimer, Store, StoreError, StoreResult, WELFARE_TIMER, timer_key,
+    welfare_elder, welfare_key,
+};
+
+/// Timing the runner needs besides the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunnerTiming {
+    /// How long a claimed timer is reserved for its claimer before another instance may fire it.
+    pub timer_lease_ms: Millis,
+    /// Length of one hour of an elder's check-in period (an hour, shorter in drills and tests).
+    pub checkin_hour_ms: Millis,
+    /// Local time's offset from UTC in minutes; shifts are in local time.
+    pub utc_offset_min: i64,
+}
+
+impl Default for RunnerTiming {
+    fn default() -> Self {
+        RunnerTiming {
+            timer_lease_ms: 30_000,
+            checkin_hour_ms: welfare::HOUR_MS,
+            utc_offset_min: 8 * 60,
+        }
+    }
+}
+
+/// Why an operator's dispatch action was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// No such incident.
+    UnknownIncident,
+    /// The incident is closed, or its task already completed.
+    Closed(String),
+    /// No such responder, or not available (off duty and outside their shifts).
+    Responder(String),
+}
 
 /// Runs dispatch for one server instance.
 pub struct Runner {
@@ -29,6 +75,7 @@ pub struct Runner {
     console: ConsoleHub,
     responders: ResponderHub,
     instance: String,
+    timing: RunnerTiming,
 }
 
 impl Runner {
@@ -37,6 +84,7 @@ impl Runner {
         store: Store,
         policy: DispatchPolicy,
         reference_lat: f64,
+        timing: RunnerTiming,
         console: ConsoleHub,
         responders: ResponderHub,
     ) -> Arc<Runner> {
@@ -48,16 +96,19 @@ impl Runner {
             console,
             responders,
             instance: format!("{:016x}", rand::random::<u64>()),
+            timing,
         })
     }
 
-    /// Rebuilds the spatial index from on-duty responders and their tasks in hand.
+    /// Rebuilds the spatial index from the responders available now (on duty or inside a shift)
+    /// and their tasks in hand.
     pub async fn refresh_responders(&self) -> StoreResult<usize> {
         let people = self.store.list_responders(1_000_000).await?;
         let loads = self.store.responder_loads().await?;
+        let local = now_millis().saturating_add(self.timing.utc_offset_min.saturating_mul(60_000));
         let available: Vec<Available> = people
             .into_iter()
-            .filter(|r| r.on_duty)
+            .filter(|r| available_at(r.on_duty, &r.shifts, local))
             .map(|r| Available {
                 id: r.id,
                 kind: r.kind,
@@ -414,29 +465,172 @@ impl Runner {
         Ok(n)
     }
 
-    /// Claims the timers due at `now` and fires each (exactly once across instances).
+    /// Claims the timers due at `now` (under a lease) and fires each; a timer is marked fired once
+    /// its step is done, so one whose instance dies mid-fire is fired again after the lease.
     pub async fn fire_due(&self, now: Millis) -> StoreResult<usize> {
         let due = self
             .store
-            .claim_due_timers(now, &self.instance, 256)
+            .claim_due_timers(now, &self.instance, 256, self.timing.timer_lease_ms)
             .await?;
         let n = due.len();
         for t in due {
-            let (Some(incident_id), Some(timer)) = (t.incident_id, Timer::parse(&t.name)) else {
-                continue;
+            let kind = if t.name == WELFARE_TIMER {
+                "welfare"
+            } else {
+                "incident"
             };
-            if let Err(e) = self
-                .handle(incident_id, Input::TimerFired(timer), now)
-                .await
-            {
-                tracing::error!(error = %e, incident_id, timer = %t.name, "timer handling failed");
+            metrics::counter!("onekey_dispatch_timer_fires_total", "kind" => kind).increment(1);
+            let fired = match (t.incident_id, Timer::parse(&t.name), welfare_elder(&t.key)) {
+                (Some(incident_id), Some(timer), _) => {
+                    self.handle(incident_id, Input::TimerFired(timer), now)
+                        .await
+                }
+                (None, None, Some(elder_id)) => self.welfare_due(&t, elder_id, now).await,
+                _ => Ok(()), // not ours to interpret: completed so it does not come back
+            };
+            let completed = match fired {
+                Ok(()) => self.store.complete_timer(&t, &self.instance, now).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = completed {
+                tracing::error!(error = %e, timer = %t.key, "timer not completed; fired again after its lease");
             }
         }
         Ok(n)
     }
 
+    /// An elder's welfare timer fired: opens a welfare visit when no sign of life came within the
+    /// elder's check-in period, and re-arms the timer for the next period.
+    async fn welfare_due(&self, t: &DueTimer, elder_id: i64, now: Millis) -> StoreResult<()> {
+        let Some(elder) = self.store.get_elder(elder_id).await? else {
+            return Ok(());
+        };
+        let period = welfare::period_ms(elder.checkin_hours, self.timing.checkin_hour_ms);
+        let armed_at = t.due_at.saturating_sub(period);
+        let last = self
+            .store
+            .last_sign_of_life(elder_id)
+            .await?
+            .map_or(armed_at, |l| l.max(armed_at));
+        let key = welfare_key(elder_id);
+        if !welfare::visit_needed(last, period, now) {
+            let due = welfare::due_at(last, period);
+            return self
+                .store
+                .schedule_timer(&key, None, WELFARE_TIMER, due)
+                .await;
+        }
+        let detail = json!({
+            "kind": "missed_check_in",
+            "elder_id": elder_id,
+            "last_sign_of_life": last,
+            "checkin_hours": elder.checkin_hours,
+        });
+        if let Some(event) = self
+            .store
+            .open_welfare_incident(elder_id, "missed_check_in", detail, now)
+            .await?
+        {
+            let incident_id = event.incident_id;
+            tracing::info!(
+                elder_id,
+                incident_id,
+                "welfare visit opened: no sign of life"
+            );
+            self.console.publish([event]);
+            self.handle(incident_id, Input::Opened, now).await?;
+        }
+        self.store
+            .schedule_timer(&key, None, WELFARE_TIMER, now.saturating_add(period))
+            .await
+    }
+
+    /// Arms a welfare timer for every elder with a device that has none yet.
+    pub async fn arm_welfare(&self, now: Millis) -> StoreResult<u64> {
+        self.store
+            .arm_welfare_timers(now, self.timing.checkin_hour_ms)
+            .await
+    }
+
+    async fn check_operator_action(&self, incident_id: i64) -> StoreResult<Result<(), Refusal>> {
+        let Some(incident) = self.store.get_incident(incident_id).await? else {
+            return Ok(Err(Refusal::UnknownIncident));
+        };
+        if incident.status == IncidentStatus::Closed {
+            return Ok(Err(Refusal::Closed("the incident is closed".into())));
+        }
+        if let Some((_, json)) = self.store.load_dispatch_state(incident_id).await?
+            && let Ok(state) = serde_json::from_str::<DispatchState>(&json)
+        {
+            if state.closed {
+                return Ok(Err(Refusal::Closed("the incident is closed".into())));
+            }
+            if state.done {
+                return Ok(Err(Refusal::Closed("the task is already completed".into())));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// An operator offers the incident's task to `responder_id` now (standing down whoever holds
+    /// the primary seat). The responder must exist and be available (on duty or on shift).
+    pub async fn operator_offer(
+        &self,
+        incident_id: i64,
+        responder_id: i64,
+        by: &str,
+        now: Millis,
+    ) -> StoreResult<Result<(), Refusal>> {
+        if let Err(r) = self.check_operator_action(incident_id).await? {
+            return Ok(Err(r));
+        }
+        if self.store.get_responder(responder_id).await?.is_none() {
+            return Ok(Err(Refusal::Responder(format!(
+                "no responder {responder_id}"
+            ))));
+        }
+        let available = self
+            .matcher
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(responder_id)
+            .is_some();
+        if !available {
+            return Ok(Err(Refusal::Responder(format!(
+                "responder {responder_id} is off duty and outside their shifts"
+            ))));
+        }
+        let input = Input::OperatorOffer {
+            responder_id,
+            by: by.to_string(),
+        };
+        self.handle(incident_id, input, now).await?;
+        Ok(Ok(()))
+    }
+
+    /// An operator moves the incident to the next escalation step now (grid worker, then an
+    /// operator decision), with a note.
+    pub async fn operator_escalate(
+        &self,
+        incident_id: i64,
+        note: &str,
+        by: &str,
+        now: Millis,
+    ) -> StoreResult<Result<(), Refusal>> {
+        if let Err(r) = self.check_operator_action(incident_id).await? {
+            return Ok(Err(r));
+        }
+        let input = Input::OperatorEscalate {
+            note: note.to_string(),
+            by: by.to_string(),
+        };
+        self.handle(incident_id, input, now).await?;
+        Ok(Ok(()))
+    }
+
     /// Runs until `shutdown`: dispatches open incidents not yet dispatched, then follows the console
-    /// feed, polls due timers every `poll` and reloads responders every `refresh_every`.
+    /// feed, polls due timers every `poll`, and every `refresh_every` reloads the available
+    /// responders (duty and shifts) and arms welfare timers for elders new since.
     pub fn spawn(
         self: Arc<Self>,
         poll: Duration,
@@ -445,6 +639,9 @@ impl Runner {
     ) -> JoinHandle<()> {
         tokio::spawn(async move {
             let mut feed = self.console.subscribe();
+            if let Err(e) = self.arm_welfare(now_millis()).await {
+                tracing::warn!(error = %e, "arming welfare timers failed");
+            }
             match self.resume().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(incidents = n, "dispatch resumed open incidents"),
@@ -472,6 +669,9 @@ impl Runner {
                     _ = refresh.tick() => {
                         if let Err(e) = self.refresh_responders().await {
                             tracing::warn!(error = %e, "refreshing responders failed");
+                        }
+                        if let Err(e) = self.arm_welfare(now_millis()).await {
+                            tracing::warn!(error = %e, "arming welfare timers failed");
                         }
                     }
                 }

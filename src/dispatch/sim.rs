@@ -339,7 +339,11 @@ fn add_incidents(w: &mut World, elders: usize) {
         let checkin_hours = 24;
         let now = w.jitter(0, 20 * H);
         let last = now - w.jitter(0, 25 * H);
-        if welfare::visit_needed(last, checkin_hours, now) {
+        if welfare::visit_needed(
+            last,
+            welfare::period_ms(checkin_hours, welfare::HOUR_MS),
+            now,
+        ) {
             open_case(
                 w,
                 next_id,

@@ -233,6 +233,42 @@ impl ResponderKind {
     }
 }
 
+/// A weekly recurring shift in local time: on `weekdays` (bit 0 = Monday … bit 6 = Sunday), from
+/// `start_min` to `end_min` minutes after midnight (an end before the start runs past midnight
+/// into the next day).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Shift {
+    /// Bit `d` set: the shift starts on weekday `d` (0 = Monday).
+    pub weekdays: u8,
+    /// Start, minutes after local midnight.
+    pub start_min: u32,
+    /// End, minutes after local midnight.
+    pub end_min: u32,
+}
+
+impl Shift {
+    /// Whether local time `local_ms` (milliseconds since the Unix epoch, already shifted to local
+    /// time) falls in this shift.
+    pub fn covers(&self, local_ms: i64) -> bool {
+        let minute = local_ms.div_euclid(60_000);
+        let day = minute.div_euclid(1440);
+        let m = minute.rem_euclid(1440) as u32;
+        // 1970-01-01 was a Thursday (weekday 3).
+        let weekday = |d: i64| ((d + 3).rem_euclid(7)) as u8;
+        let starts_on = |d: i64| self.weekdays & (1 << weekday(d)) != 0;
+        if self.start_min <= self.end_min {
+            starts_on(day) && (self.start_min..self.end_min).contains(&m)
+        } else {
+            (starts_on(day) && m >= self.start_min) || (starts_on(day - 1) && m < self.end_min)
+        }
+    }
+
+    /// True when the fields make sense: some weekday, times within a day.
+    pub fn is_valid(&self) -> bool {
+        self.weekdays & 0x7f != 0 && self.start_min < 1440 && self.end_min <= 1440
+    }
+}
+
 /// A person (or organisation) who goes to elders.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Responder {
@@ -260,6 +296,9 @@ pub struct Responder {
     pub lon: Option<f64>,
     /// On duty now.
     pub on_duty: bool,
+    /// Recurring weekly shifts: inside one, the responder is available even when not on duty.
+    #[serde(default)]
+    pub shifts: Vec<Shift>,
     /// Most tasks at once.
     pub max_tasks: i64,
     /// Last change.

@@ -10,7 +10,8 @@ mod incident;
 mod time;
 
 pub use directory::{
-    Area, AreaLevel, Contact, Device, DeviceState, Elder, LivingSituation, Responder, ResponderKind,
+    Area, AreaLevel, Contact, Device, DeviceState, Elder, LivingSituation, Responder,
+    ResponderKind, Shift,
 };
 pub use event::{DeviceEvent, DeviceStatus, EventBody, GeoPoint};
 pub use incident::{Category, Incident, IncidentEvent, IncidentStatus, Outcome};

@@ -6,7 +6,8 @@ use sqlx::Row;
 use super::rows::{self, AREA_COLUMNS, DEVICE_COLUMNS, ELDER_COLUMNS, RESPONDER_COLUMNS};
 use super::{Store, StoreError, StoreResult};
 use crate::domain::{
-    Area, AreaLevel, Contact, Device, Elder, LivingSituation, Responder, ResponderKind, now_millis,
+    Area, AreaLevel, Contact, Device, Elder, LivingSituation, Responder, ResponderKind, Shift,
+    now_millis,
 };
 
 /// Fields to create or replace an area.
@@ -125,6 +126,9 @@ pub struct ResponderInput {
     /// Most tasks at once (default 1).
     #[serde(default = "default_max_tasks")]
     pub max_tasks: i64,
+    /// Recurring weekly shifts (default none): available inside them without going on duty.
+    #[serde(default)]
+    pub shifts: Vec<Shift>,
     /// Password for the responder app (stored as an Argon2 hash).
     #[serde(default, skip_serializing)]
     pub password: Option<String>,
@@ -404,7 +408,14 @@ impl Store {
         if r.name.trim().is_empty() {
             return Err(StoreError::Invalid("name is required".into()));
         }
+        if let Some(bad) = r.shifts.iter().find(|s| !s.is_valid()) {
+            return Err(StoreError::Invalid(format!(
+                "invalid shift {bad:?}: weekdays is a bit set (bit 0 = Monday), times are minutes \
+                 after midnight (0–1440)"
+            )));
+        }
         let skills = serde_json::to_string(&r.skills).unwrap_or_else(|_| "[]".into());
+        let shifts = serde_json::to_string(&r.shifts).unwrap_or_else(|_| "[]".into());
         let hash = r
             .password
             .as_deref()
@@ -413,12 +424,13 @@ impl Store {
         let sql = match id {
             None => format!(
                 "INSERT INTO responders (name, phone, kind, team, skills, grid_id, home_lat, home_lon, max_tasks, \
-                 password_hash, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {RESPONDER_COLUMNS}"
+                 password_hash, updated_at, shifts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                 RETURNING {RESPONDER_COLUMNS}"
             ),
             Some(_) => format!(
                 "UPDATE responders SET name = $1, phone = $2, kind = $3, team = $4, skills = $5, grid_id = $6, \
                  home_lat = $7, home_lon = $8, max_tasks = $9, password_hash = COALESCE($10, password_hash), \
-                 updated_at = $11 WHERE id = $12 RETURNING {RESPONDER_COLUMNS}"
+                 updated_at = $11, shifts = $12 WHERE id = $13 RETURNING {RESPONDER_COLUMNS}"
             ),
         };
         let mut q = sqlx::query(&sql)
@@ -432,7 +444,8 @@ impl Store {
             .bind(r.home_lon)
             .bind(r.max_tasks)
             .bind(hash)
-            .bind(now_millis());
+            .bind(now_millis())
+            .bind(shifts);
         if let Some(id) = id {
             q = q.bind(id);
         }

@@ -1,5 +1,6 @@
 //! Dispatch persistence: the engine's state per incident (optimistic versioning), offers with
-//! exactly-once seats, and durable timers claimed exactly once across instances.
+//! exactly-once seats, durable timers claimed under a lease across instances, and the per-elder
+//! welfare timers.
 
 use sqlx::Row;
 
@@ -61,6 +62,22 @@ pub fn timer_key(incident_id: i64, name: &str) -> String {
     format!("incident:{incident_id}/{name}")
 }
 
+/// The name of an elder's welfare timer.
+pub const WELFARE_TIMER: &str = "welfare";
+
+/// The key of an elder's welfare timer.
+pub fn welfare_key(elder_id: i64) -> String {
+    format!("elder:{elder_id}/{WELFARE_TIMER}")
+}
+
+/// The elder a welfare timer key belongs to.
+pub fn welfare_elder(key: &str) -> Option<i64> {
+    key.strip_prefix("elder:")?
+        .strip_suffix(&format!("/{WELFARE_TIMER}"))?
+        .parse()
+        .ok()
+}
+
 impl Store {
     /// The engine state of an incident as `(version, json)`, if dispatch started.
     pub async fn load_dispatch_state(
@@ -113,7 +130,9 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Records an offer (idempotent per incident and responder).
+    /// Records an offer (idempotent per incident and responder). An offer made again to a
+    /// responder who declined, let it expire or was withdrawn (an operator's choice) opens it anew;
+    /// a responder holding the task keeps their row.
     pub async fn record_offer(
         &self,
         incident_id: i64,
@@ -127,7 +146,10 @@ impl Store {
             "INSERT INTO dispatch_offers \
              (incident_id, responder_id, slot, role, status, sent_at, expires_at) \
              VALUES ($1, $2, $3, $4, 'pending', $5, $6) \
-             ON CONFLICT (incident_id, responder_id) DO NOTHING",
+             ON CONFLICT (incident_id, responder_id) DO UPDATE SET slot = excluded.slot, \
+             role = excluded.role, status = 'pending', seat = NULL, sent_at = excluded.sent_at, \
+             expires_at = excluded.expires_at, answered_at = NULL \
+             WHERE dispatch_offers.status NOT IN ('accepted', 'arrived', 'completed')",
         )
         .bind(incident_id)
         .bind(responder_id)
@@ -189,7 +211,8 @@ impl Store {
     }
 
     /// Moves an offer from one of `from` to `to` (decline, expire, withdraw, arrive, complete);
-    /// false when it was in none of them.
+    /// false when it was in none of them. Leaving the task (withdrawn, expired, declined) frees
+    /// the seat for the next accept.
     pub async fn set_offer_status(
         &self,
         incident_id: i64,
@@ -208,7 +231,8 @@ impl Store {
             return Ok(false);
         }
         let r = sqlx::query(&format!(
-            "UPDATE dispatch_offers SET status = $3, answered_at = COALESCE(answered_at, $4) \
+            "UPDATE dispatch_offers SET status = $3, answered_at = COALESCE(answered_at, $4), \
+             seat = CASE WHEN $3 IN ('withdrawn', 'expired', 'declined') THEN NULL ELSE seat END \
              WHERE incident_id = $1 AND responder_id = $2 AND status IN ({list})"
         ))
         .bind(incident_id)
@@ -328,7 +352,7 @@ impl Store {
             .collect()
     }
 
-    /// Starts (or moves) a durable timer; a fired timer of the same key is re-armed.
+    /// Starts (or moves) a durable timer; a fired or claimed timer of the same key is re-armed.
     pub async fn schedule_timer(
         &self,
         key: &str,
@@ -339,7 +363,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO dispatch_timers (key, incident_id, name, due_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (key) DO UPDATE SET due_at = excluded.due_at, fired_at = NULL, \
-             fired_by = NULL",
+             fired_by = NULL, claimed_by = NULL, claimed_until = NULL",
         )
         .bind(key)
         .bind(incident_id)
@@ -359,19 +383,26 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
-    /// Claims up to `limit` timers due at `now` for instance `me`. Each timer is claimed by
-    /// exactly one caller: the UPDATE only succeeds while `fired_at IS NULL`. On PostgreSQL the
-    /// candidates are locked with `FOR UPDATE SKIP LOCKED` so instances do not queue on each other.
+    /// Claims up to `limit` timers due at `now` for instance `me`, each under a lease of
+    /// `lease_ms`: nobody else claims it until the lease runs out. The caller fires each and then
+    /// calls [`Store::complete_timer`]; a timer whose claimer died mid-fire is claimed again after
+    /// its lease, and a completed one never again. The claim UPDATE only succeeds on an unfired
+    /// timer with no live lease, so one caller wins each claim; on PostgreSQL the candidates are
+    /// locked with `FOR UPDATE SKIP LOCKED` so instances do not queue on each other.
     pub async fn claim_due_timers(
         &self,
         now: Millis,
         me: &str,
         limit: i64,
+        lease_ms: Millis,
     ) -> StoreResult<Vec<DueTimer>> {
         let select = "SELECT key, incident_id, name, due_at FROM dispatch_timers \
-                      WHERE fired_at IS NULL AND due_at <= $1 ORDER BY due_at LIMIT $2";
-        let claim = "UPDATE dispatch_timers SET fired_at = $2, fired_by = $3 \
-                     WHERE key = $1 AND fired_at IS NULL";
+                      WHERE fired_at IS NULL AND due_at <= $1 \
+                      AND (claimed_until IS NULL OR claimed_until <= $1) ORDER BY due_at LIMIT $2";
+        let claim = "UPDATE dispatch_timers SET claimed_by = $3, claimed_until = $4 \
+                     WHERE key = $1 AND due_at = $5 AND fired_at IS NULL \
+                     AND (claimed_until IS NULL OR claimed_until <= $2)";
+        let until = now.saturating_add(lease_ms.max(1));
         let mut claimed = Vec::new();
         if self.backend == Backend::Postgres {
             let mut tx = self.pool.begin().await?;
@@ -382,7 +413,12 @@ impl Store {
                 .await?;
             for r in &rows {
                 let t = due_timer(r)?;
-                let won = sqlx::query(claim).bind(&t.key).bind(now).bind(me);
+                let won = sqlx::query(claim)
+                    .bind(&t.key)
+                    .bind(now)
+                    .bind(me)
+                    .bind(until)
+                    .bind(t.due_at);
                 if won.execute(&mut *tx).await?.rows_affected() == 1 {
                     claimed.push(t);
                 }
@@ -397,13 +433,106 @@ impl Store {
                 .await?;
             for r in &rows {
                 let t = due_timer(r)?;
-                let won = sqlx::query(claim).bind(&t.key).bind(now).bind(me);
+                let won = sqlx::query(claim)
+                    .bind(&t.key)
+                    .bind(now)
+                    .bind(me)
+                    .bind(until)
+                    .bind(t.due_at);
                 if won.execute(&self.pool).await?.rows_affected() == 1 {
                     claimed.push(t);
                 }
             }
         }
         Ok(claimed)
+    }
+
+    /// Marks a claimed timer fired. False when `me` no longer holds its claim (the lease ran out
+    /// and another instance claimed it) or it was re-armed or cancelled meanwhile; a re-armed
+    /// timer stays pending at its new due time.
+    pub async fn complete_timer(
+        &self,
+        timer: &DueTimer,
+        me: &str,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE dispatch_timers SET fired_at = $4, fired_by = $2, claimed_until = NULL \
+             WHERE key = $1 AND claimed_by = $2 AND due_at = $3 AND fired_at IS NULL",
+        )
+        .bind(&timer.key)
+        .bind(me)
+        .bind(timer.due_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Arms the welfare timer of every elder with an enabled device that has none, due one check-in
+    /// period from `now` (`hour_ms` milliseconds per check-in hour). Returns how many were armed.
+    pub async fn arm_welfare_timers(&self, now: Millis, hour_ms: Millis) -> StoreResult<u64> {
+        let r = sqlx::query(
+            "INSERT INTO dispatch_timers (key, incident_id, name, due_at) \
+             SELECT 'elder:' || e.id || '/welfare', NULL, 'welfare', \
+             $1 + (CASE WHEN e.checkin_hours < 1 THEN 1 ELSE e.checkin_hours END) * $2 \
+             FROM elders e WHERE EXISTS \
+             (SELECT 1 FROM devices d WHERE d.elder_id = e.id AND d.enabled = 1) \
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(now)
+        .bind(hour_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// The last sign of life of an elder: the newest alarm, cancel, check-in or service request
+    /// from any of their devices.
+    pub async fn last_sign_of_life(&self, elder_id: i64) -> StoreResult<Option<Millis>> {
+        let row = sqlx::query(
+            "SELECT MAX(ev.received_at) FROM device_events ev \
+             JOIN devices d ON d.id = ev.device_id WHERE d.elder_id = $1 \
+             AND ev.kind IN ('alarm', 'cancel', 'check_in', 'service_request')",
+        )
+        .bind(elder_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<Option<i64>, _>(0)?)
+    }
+
+    /// Opens a welfare incident (`kind`, e.g. `missed_check_in`) for an elder, unless one is
+    /// already open. Returns its `opened` event when it was opened now.
+    pub async fn open_welfare_incident(
+        &self,
+        elder_id: i64,
+        kind: &str,
+        detail: serde_json::Value,
+        at: Millis,
+    ) -> StoreResult<Option<crate::domain::IncidentEvent>> {
+        let category = crate::domain::Category::Welfare;
+        let mut tx = super::begin_ordered(&self.pool, self.backend).await?;
+        let created = sqlx::query(
+            "INSERT INTO incidents (elder_id, device_id, category, kind, priority, status, \
+             open_key, received_at, stored_at) VALUES ($1, NULL, $2, $3, $4, 'new', $5, $6, $6) \
+             ON CONFLICT (open_key) DO NOTHING RETURNING id",
+        )
+        .bind(elder_id)
+        .bind(category.as_str())
+        .bind(kind)
+        .bind(category.priority())
+        .bind(format!("elder:{elder_id}:{}", category.as_str()))
+        .bind(at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = created else {
+            return Ok(None);
+        };
+        let id: i64 = row.try_get(0)?;
+        let event =
+            super::intake_batch::append_event(&mut tx, id, at, "opened", "system", detail).await?;
+        tx.commit().await?;
+        Ok(Some(event))
     }
 
     /// Timers not yet fired, soonest first (for the console and tests).

@@ -5,6 +5,9 @@
 //! and category (the `open_key` unique column makes "one open incident per elder and category" a
 //! database rule, so it holds across server instances too). The incident events appended are returned
 //! for the console's live stream, which is fed only after the commit.
+//!
+//! An event from an elder (alarm, cancel, check-in, service request) is a sign of life: in the same
+//! transaction it re-arms the elder's welfare timer one check-in period later.
 
 use serde_json::json;
 use sqlx::{Any, Row, Transaction};
@@ -59,7 +62,11 @@ impl Store {
         let mut results = Vec::with_capacity(events.len());
         let mut appended = Vec::new();
         for event in events {
-            results.push(store_one(&mut tx, event, now, &mut appended).await?);
+            let stored = store_one(&mut tx, event, now, &mut appended).await?;
+            if stored.outcome == StoreOutcome::Stored {
+                rearm_welfare(&mut tx, event, self.checkin_hour_ms).await?;
+            }
+            results.push(stored);
         }
         tx.commit().await?;
         Ok((results, appended))
@@ -195,6 +202,39 @@ async fn store_one(
         incident_id,
         opened,
     })
+}
+
+/// Moves the elder's welfare timer to one check-in period after this sign of life.
+async fn rearm_welfare(
+    tx: &mut Transaction<'static, Any>,
+    event: &DeviceEvent,
+    hour_ms: Millis,
+) -> StoreResult<()> {
+    let sign_of_life = matches!(
+        event.body,
+        EventBody::Alarm { .. }
+            | EventBody::Cancel
+            | EventBody::CheckIn
+            | EventBody::ServiceRequest { .. }
+    );
+    let Some(elder_id) = event.elder_id.filter(|_| sign_of_life) else {
+        return Ok(());
+    };
+    sqlx::query(
+        "INSERT INTO dispatch_timers (key, incident_id, name, due_at) \
+         SELECT $1, NULL, 'welfare', \
+         $2 + (CASE WHEN checkin_hours < 1 THEN 1 ELSE checkin_hours END) * $3 \
+         FROM elders WHERE id = $4 \
+         ON CONFLICT (key) DO UPDATE SET due_at = excluded.due_at, fired_at = NULL, \
+         fired_by = NULL, claimed_by = NULL, claimed_until = NULL",
+    )
+    .bind(super::dispatch::welfare_key(elder_id))
+    .bind(event.received_at)
+    .bind(hour_ms)
+    .bind(elder_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 struct EventCtx<'a> {

@@ -22,6 +22,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "dispatch",
         include_str!("../../migrations/sqlite/0002_dispatch.sql"),
     ),
+    (
+        3,
+        "dispatch_ops",
+        include_str!("../../migrations/sqlite/0003_dispatch_ops.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -34,6 +39,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "dispatch",
         include_str!("../../migrations/postgres/0002_dispatch.sql"),
+    ),
+    (
+        3,
+        "dispatch_ops",
+        include_str!("../../migrations/postgres/0003_dispatch_ops.sql"),
     ),
 ];
 

@@ -24,7 +24,9 @@ pub use accounts::{Principal, SubjectKind};
 pub use directory::{
     AreaInput, DeviceCredentials, DeviceInput, ElderInput, PROTOCOLS, ResponderInput,
 };
-pub use dispatch::{AcceptOutcome, DueTimer, OfferRow, timer_key};
+pub use dispatch::{
+    AcceptOutcome, DueTimer, OfferRow, WELFARE_TIMER, timer_key, welfare_elder, welfare_key,
+};
 pub use incidents::IncidentFilter;
 pub use intake_batch::{StatusUpdate, StoreOutcome, Stored};
 
@@ -69,6 +71,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    checkin_hour_ms: crate::domain::Millis,
 }
 
 impl Store {
@@ -110,7 +113,19 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            checkin_hour_ms: 3_600_000,
+        })
+    }
+
+    /// The same store with check-in hours of `ms` milliseconds (default one hour): the length
+    /// of one hour of an elder's check-in period when a sign of life re-arms their welfare timer.
+    /// Drills and tests shorten it.
+    pub fn with_checkin_hour_ms(mut self, ms: crate::domain::Millis) -> Store {
+        self.checkin_hour_ms = ms.max(1);
+        self
     }
 
     /// Applies every pending migration for this backend.

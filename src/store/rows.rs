@@ -149,7 +149,7 @@ pub fn device(row: &AnyRow) -> sqlx::Result<Device> {
 }
 
 pub const RESPONDER_COLUMNS: &str = "id, name, phone, kind, team, skills, grid_id, home_lat, \
-    home_lon, lat, lon, on_duty, max_tasks, updated_at";
+    home_lon, lat, lon, on_duty, shifts, max_tasks, updated_at";
 
 pub fn responder(row: &AnyRow) -> sqlx::Result<Responder> {
     let kind: String = row.try_get("kind")?;
@@ -166,6 +166,7 @@ pub fn responder(row: &AnyRow) -> sqlx::Result<Responder> {
         lat: row.try_get("lat")?,
         lon: row.try_get("lon")?,
         on_duty: bool_col(row, "on_duty")?.unwrap_or(false),
+        shifts: json_col(row, "shifts")?,
         max_tasks: row.try_get("max_tasks")?,
         updated_at: row.try_get("updated_at")?,
     })

@@ -22,6 +22,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(close))
         .routes(routes!(add_note))
         .routes(routes!(send_command))
+        .routes(routes!(offer))
+        .routes(routes!(escalate))
 }
 
 /// An incident with everything the incident page shows.
@@ -275,4 +277,89 @@ async fn send_command(
         .ok_or(ApiError::NotFound("incident"))?;
     app.hub.publish([event.clone()]);
     Ok(Json(CommandSent { command_id, event }))
+}
+
+/// An operator's choice of responder.
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+pub struct OfferRequest {
+    /// The responder to offer the task to.
+    pub responder_id: i64,
+}
+
+/// An operator's escalation.
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+pub struct EscalateRequest {
+    /// Why (up to 4000 characters).
+    #[serde(default)]
+    pub note: String,
+}
+
+fn dispatch_runner(app: &AppState) -> ApiResult<&crate::dispatch::Runner> {
+    app.dispatch.as_deref().ok_or(ApiError::Conflict(
+        "dispatch is disabled on this server".into(),
+    ))
+}
+
+async fn answer(
+    app: &AppState,
+    id: i64,
+    outcome: Result<(), crate::dispatch::Refusal>,
+) -> ApiResult<Json<Incident>> {
+    use crate::dispatch::Refusal;
+    match outcome {
+        Ok(()) => app
+            .store
+            .get_incident(id)
+            .await?
+            .map(Json)
+            .ok_or(ApiError::NotFound("incident")),
+        Err(Refusal::UnknownIncident) => Err(ApiError::NotFound("incident")),
+        Err(Refusal::Closed(m)) => Err(ApiError::Conflict(m)),
+        Err(Refusal::Responder(m)) => Err(ApiError::BadRequest(m)),
+    }
+}
+
+/// Offers the incident's task to a responder of the operator's choice now. Whoever holds the
+/// primary seat is told to stand down (reassigned). Logged as `operator_offer` (and `offer_sent`,
+/// `stood_down`).
+#[utoipa::path(post, path = "/incidents/{id}/offer", tag = "incidents", request_body = OfferRequest,
+    responses((status = 200, body = Incident),
+              (status = 400, body = super::error::ErrorBody, description = "unknown or unavailable responder"),
+              (status = 404, body = super::error::ErrorBody),
+              (status = 409, body = super::error::ErrorBody, description = "closed or completed")))]
+async fn offer(
+    State(app): State<AppState>,
+    Operator(op): Operator,
+    Path(id): Path<i64>,
+    JsonBody(req): JsonBody<OfferRequest>,
+) -> ApiResult<Json<Incident>> {
+    let outcome = dispatch_runner(&app)?
+        .operator_offer(id, req.responder_id, &op.name, now_millis())
+        .await?;
+    answer(&app, id, outcome).await
+}
+
+/// Moves the incident to the next escalation step now: the elder's grid worker if not yet asked
+/// (offered the task when nobody holds it), otherwise an operator decision. Logged as `escalated`
+/// with the note.
+#[utoipa::path(post, path = "/incidents/{id}/escalate", tag = "incidents", request_body = EscalateRequest,
+    responses((status = 200, body = Incident), (status = 400, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody),
+              (status = 409, body = super::error::ErrorBody, description = "closed or completed")))]
+async fn escalate(
+    State(app): State<AppState>,
+    Operator(op): Operator,
+    Path(id): Path<i64>,
+    JsonBody(req): JsonBody<EscalateRequest>,
+) -> ApiResult<Json<Incident>> {
+    let note = req.note.trim();
+    if note.chars().count() > 4000 {
+        return Err(ApiError::BadRequest(
+            "a note has at most 4000 characters".into(),
+        ));
+    }
+    let outcome = dispatch_runner(&app)?
+        .operator_escalate(id, note, &op.name, now_millis())
+        .await?;
+    answer(&app, id, outcome).await
 }
