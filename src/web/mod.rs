@@ -9,6 +9,7 @@ pub mod incidents;
 pub mod responder;
 pub mod responders;
 pub mod stream;
+pub mod ui;
 
 use std::time::Duration;
 
@@ -83,6 +84,7 @@ pub fn router(state: AppState) -> Router {
     let openapi = std::sync::Arc::new(openapi);
     Router::new()
         .merge(api)
+        .merge(ui::router())
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route(

@@ -1,0 +1,1 @@
+// OneKey front end: console.js

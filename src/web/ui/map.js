@@ -1,0 +1,1 @@
+// OneKey front end: map.js
