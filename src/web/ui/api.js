@@ -98,3 +98,18 @@ export function clock(ms) {
   const d = new Date(ms);
   return d.toLocaleString(document.documentElement.lang || 'zh-CN', { hour12: false });
 }
+
+/** Re-renders `container` with `fn()` keeping what the user typed or chose in its test-id'd fields. */
+export function keepInputs(container, fn) {
+  const saved = new Map();
+  for (const el of container.querySelectorAll('input[data-testid], select[data-testid], textarea[data-testid]')) {
+    if (el.type !== 'file') saved.set(el.dataset.testid, el.value);
+  }
+  const focused = document.activeElement?.dataset?.testid;
+  fn();
+  for (const [id, value] of saved) {
+    const el = container.querySelector(`[data-testid="${id}"]`);
+    if (el && value !== '' && [...(el.options || [{ value }])].some((o) => o.value === value)) el.value = value;
+  }
+  if (focused) container.querySelector(`[data-testid="${focused}"]`)?.focus();
+}

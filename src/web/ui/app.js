@@ -1,7 +1,7 @@
 // The responders' app (mobile): sign in, go on duty sharing the browser's location, receive offers
 // live over /api/v1/responder/stream, accept or decline, navigate, mark arrived and completed.
 import { t, apply, toggleLang, onLangChange } from './i18n.js';
-import { get, post, login, token, setToken, showError, toast, h } from './api.js';
+import { get, post, login, token, setToken, showError, toast, h, keepInputs } from './api.js';
 
 const root = document.getElementById('root');
 let onDuty = false;
@@ -99,7 +99,7 @@ function renderTasks() {
   if (!box) return;
   const live = tasks.filter((x) => ['pending', 'offered', 'accepted', 'arrived'].includes(x.offer.status));
   if (!live.length) { box.replaceChildren(h('p.muted', { testid: 'no-tasks', i18n: 'app.no_tasks' })); return; }
-  box.replaceChildren(...live.map((task) => {
+  keepInputs(box, () => box.replaceChildren(...live.map((task) => {
     const o = task.offer, id = o.incident_id;
     const holds = o.status === 'accepted' || o.status === 'arrived';
     const act = (path, body) => async (e) => {
@@ -119,7 +119,6 @@ function renderTasks() {
         h('dt', { i18n: 'app.address' }), h('dd', { testid: 'task-address' }, task.address || '—'),
         ...(holds ? [h('dt', { i18n: 'app.key_safe' }), h('dd.secret', { testid: 'task-key-safe' }, task.key_safe_code || '—'),
           h('dt', { i18n: 'app.health' }), h('dd', { testid: 'task-health' }, task.health_notes || '—')] : [])),
-      holds && o.status === 'accepted' ? null : null,
       h('div.buttons',
         nav ? h('a.button', { href: nav, testid: 'task-navigate', i18n: 'app.navigate' }) : null,
         o.status === 'pending' || o.status === 'offered' ? [
@@ -127,7 +126,7 @@ function renderTasks() {
           h('button', { testid: 'task-decline', i18n: 'app.decline', onclick: act('decline') })] : null,
         o.status === 'accepted' ? h('button.primary', { testid: 'task-arrived', i18n: 'app.arrived', onclick: act('arrived') }) : null),
       o.status === 'arrived' ? h('div', note, h('div.buttons', h('button.ok', { testid: 'task-completed', i18n: 'app.completed', onclick: (e) => act('completed', { note: note.value })(e) }))) : null);
-  }));
+  })));
 }
 
 function connect() {

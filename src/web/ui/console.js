@@ -1,18 +1,19 @@
 // The operators' console: a single page with hash routes #/queue, #/incident/<id>, #/map, #/fleet,
 // #/reports and #/admin. Live updates come from the SSE stream /api/v1/stream.
 import { t, apply, toggleLang, onLangChange } from './i18n.js';
-import { api, get, post, login, token, setToken, showError, toast, h, dur, clock } from './api.js';
+import { api, get, post, login, token, setToken, showError, toast, h, dur, clock, keepInputs } from './api.js';
 import { renderMap } from './map.js';
 import { histogram, bars } from './charts.js';
 
 const root = document.getElementById('root');
 const OUTCOMES = ['resolved', 'emergency_services', 'false_alarm', 'resolved_by_phone', 'service_completed', 'duplicate'];
-// SLA clocks per category, in seconds from the alarm: to acknowledge, to a responder, to the scene.
+// SLA clocks per category, in seconds from the alarm (the defaults of src/dispatch/policy.rs): to
+// acknowledge, to a responder, to the scene (for service orders: done).
 const SLA = {
-  emergency: { ack: 60, responder: 180, scene: 1800 },
+  emergency: { ack: 60, responder: 120, scene: 1800 },
   welfare: { ack: 600, responder: 3600, scene: 24 * 3600 },
   technical: { ack: 3600, responder: null, scene: null },
-  service: { ack: 600, responder: 3600, scene: 24 * 3600 },
+  service: { ack: null, responder: null, scene: 24 * 3600 },
 };
 
 let incidents = [];
@@ -268,7 +269,7 @@ async function renderIncident(id, quiet) {
   const grid = (grids || []).filter((a) => a.id === el?.grid_id || (a.level === 'grid' && !el?.grid_id));
   renderMap(mapBox, { areas: grid, points });
 
-  v.replaceChildren(
+  keepInputs(v, () => v.replaceChildren(
     h('p', h('a', { href: '#/queue', i18n: 'incident.back' })),
     h('h1', { testid: 'incident-title' }, `${t('incident.title')} #${inc.id} `, cat(inc.category), ' ', status(inc.status, 'incident-status'), ' ',
       h('span.muted', clock(inc.received_at))),
@@ -306,7 +307,7 @@ async function renderIncident(id, quiet) {
         h('section.panel', h('h2', { i18n: 'incident.responders' }),
           offers.length ? h('table', { testid: 'offers' }, h('tbody', offers.map((o) => h('tr', { testid: `offer-${o.responder_id}`, 'data-status': o.status },
             h('td', o.name), h('td', o.role || ''), h('td', h(`span.badge.${o.status}`, t(`offer.${o.status}`) === `offer.${o.status}` ? o.status : t(`offer.${o.status}`))), h('td', clock(o.sent_at)))))) : h('p.muted', { i18n: 'incident.none' })),
-        h('section.panel', h('h2', { i18n: 'incident.map' }), mapBox))));
+        h('section.panel', h('h2', { i18n: 'incident.map' }), mapBox)))));
 }
 
 async function renderMapPage() {
@@ -341,7 +342,7 @@ async function renderFleet() {
     h('table', h('thead', h('tr', h('th', { i18n: 'col.grid' }), states.map((s) => h('th', { i18n: `fleet.${s}` })), h('th', { i18n: 'fleet.on_duty' }))),
       h('tbody', f.grids.map((g) => h('tr', { testid: `fleet-grid-${g.code}` }, h('td', `${g.name} (${g.code})`),
         states.map((s) => h('td', String(g.devices?.[s] ?? 0))),
-        h('td', { class: g.uncovered ? 'uncovered' : '' }, `${g.responders_on_duty} `, g.uncovered ? t('fleet.uncovered') : ''))))));
+        h('td', { class: g.uncovered ? 'uncovered' : '' }, `${g.responders_on_duty} `, g.uncovered ? t('fleet.uncovered') : '')))))));
   v.append(h('section.panel', h('h2', { i18n: 'fleet.devices' }),
     h('table', h('thead', h('tr', ['col.protocol', 'col.ident', 'col.model', 'col.grid', 'col.state', 'col.battery', 'col.last_seen'].map((k) => h('th', { i18n: k })))),
       h('tbody', f.devices.map((d) => h('tr', h('td', d.protocol), h('td', d.ident), h('td', d.model), h('td', d.grid_id ?? '—'),
