@@ -9,9 +9,12 @@ function s(tag, attrs, text) {
   return el;
 }
 
+function secs(v) {
+  return v >= 3600 ? `${v / 3600}${t('time.h')}` : v >= 120 ? `${v / 60}${t('time.min')}` : `${v}${t('reports.seconds')}`;
+}
 function bucketLabel(b, prev) {
-  if (b.le_s === null || b.le_s === undefined) return `>${prev ?? 0}${t('reports.seconds')}`;
-  return `≤${b.le_s >= 3600 ? `${b.le_s / 3600}${t('time.h')}` : b.le_s >= 120 ? `${b.le_s / 60}${t('time.min')}` : `${b.le_s}${t('reports.seconds')}`}`;
+  if (b.le_s === null || b.le_s === undefined) return `>${secs(prev ?? 0)}`;
+  return `≤${secs(b.le_s)}`;
 }
 
 /** Histogram of [{le_s, count}]; buckets above `targetS` are drawn in the warning colour. */

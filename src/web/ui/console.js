@@ -279,7 +279,7 @@ async function renderIncident(id, quiet) {
       h('div.panel', h('span', { i18n: 'col.sla_scene' }), ' ', slaCell(inc, 'scene'))),
     h('div.grid2',
       h('div',
-        h('section.panel', { testid: 'elder' }, h('div.photo', { title: t('incident.photo') }, '👤'),
+        h('section.panel', { testid: 'elder' }, h('div.photo', { title: t('incident.photo'), testid: 'elder-photo' }, (el?.name || '?').slice(0, 1)),
           h('h2', { i18n: 'incident.elder' }),
           h('div.big', { testid: 'elder-name' }, el?.name || t('unknown')),
           kv(['incident.address', el?.address, 'elder-address'], ['incident.phone', el?.phone], ['incident.living', el ? t(`living.${el.living}`) : null],
@@ -287,7 +287,7 @@ async function renderIncident(id, quiet) {
             ['incident.key_safe', el?.key_safe_code || null], ['incident.contacts', contacts],
             ['incident.previous', d.previous?.length ? h('ul', d.previous.map((p) => h('li', h('a', { href: `#/incident/${p.id}` }, `#${p.id}`), ' ', clock(p.received_at), ' ', t(`cat.${p.category}`), ' ', p.outcome ? t(`outcome.${p.outcome}`) : t(`status.${p.status}`)))) : null])),
         h('section.panel', { testid: 'device' }, h('h2', { i18n: 'incident.device' }),
-          dev ? kv(['incident.protocol', `${dev.protocol} · ${dev.model || ''} · ${dev.ident}`], ['col.state', h(`span.badge.${dev.state}`, dev.state)],
+          dev ? kv(['incident.protocol', `${dev.protocol} · ${dev.model || ''} · ${dev.ident}`], ['col.state', h(`span.badge.${dev.state}`, t(`fleet.${dev.state}`))],
             ['incident.battery', dev.battery_pct !== null ? `${dev.battery_pct}%${dev.mains ? ' ⚡' : ''}` : null],
             ['incident.heartbeat', dev.last_seen ? `${clock(dev.last_seen)} (${dur(Date.now() - dev.last_seen)} ${t('time.ago')})` : null],
             ['incident.signal', dev.signal_pct !== null ? `${dev.signal_pct}%` : null]) : none()),
@@ -362,7 +362,7 @@ async function renderReports() {
       stat('reports.within_target', pct(r.answer?.share_within_target), 'report-answer-share')),
     h('section.panel', h('h2', { i18n: 'reports.answer' }),
       h('p', `${t('reports.count')}: `, h('b', { testid: 'report-answer-count' }, String(r.answer?.count ?? 0)), ` · ${t('reports.within_target')}: ${r.answer?.within_target ?? 0} (${pct(r.answer?.share_within_target)})`),
-      histogram(r.answer?.histogram, { targetS: r.answer?.target_s ?? 60, testid: 'chart-answer' })),
+      histogram(r.answer?.histogram, { targetS: r.answer?.target_s ?? 60, testid: 'chart-answer', width: 1040, height: 220 })),
     h('div.grid2',
       h('section.panel', h('h2', { i18n: 'reports.to_responder' }),
         h('p', `${t('reports.count')}: ${r.to_responder?.count ?? 0} · ${t('reports.p50')} ${sec(r.to_responder?.p50_s)} · ${t('reports.p90')} ${sec(r.to_responder?.p90_s)}`),
@@ -391,7 +391,7 @@ async function renderAdmin(tab = sessionStorage.getItem('onekey.admin.tab') || '
       body.append(table(['col.id', 'col.name', 'col.address', 'col.living', 'col.grid'], list.map((e) => h('tr', h('td', e.id), h('td', e.name), h('td', e.address), h('td', t(`living.${e.living}`)), h('td', e.grid_id ?? '—')))));
     } else if (tab === 'devices') {
       const list = await get('/devices?limit=1000');
-      body.append(table(['col.id', 'col.protocol', 'col.ident', 'col.model', 'col.state', 'col.battery', 'col.last_seen'], list.map((d) => h('tr', h('td', d.id), h('td', d.protocol), h('td', d.ident), h('td', d.model), h('td', d.state), h('td', d.battery_pct ?? '—'), h('td', clock(d.last_seen))))));
+      body.append(table(['col.id', 'col.protocol', 'col.ident', 'col.model', 'col.state', 'col.battery', 'col.last_seen'], list.map((d) => h('tr', h('td', d.id), h('td', d.protocol), h('td', d.ident), h('td', d.model), h('td', t(`fleet.${d.state}`)), h('td', d.battery_pct ?? '—'), h('td', clock(d.last_seen))))));
     } else if (tab === 'responders') {
       const list = await get('/responders?limit=1000');
       body.append(table(['col.id', 'col.name', 'col.kind', 'col.phone', 'col.grid', 'col.duty'], list.map((r) => h('tr', h('td', r.id), h('td', r.name), h('td', r.kind), h('td', r.phone), h('td', r.grid_id ?? '—'), h('td', r.on_duty ? '✓' : '—')))));

@@ -44,11 +44,13 @@ export function renderMap(container, { areas = [], points = [], width = 640, hei
   // A 100 m graticule for scale.
   const g = s('g', { class: 'map-grid' });
   const step = 0.001;
-  for (let la = Math.ceil(minLat / step) * step; la < maxLat; la += step) {
+  const lat0 = maxLat - (height - oy) / scale, lat1 = maxLat + oy / scale;
+  const lon0 = minLon - ox / (k * scale), lon1 = minLon + (width - ox) / (k * scale);
+  for (let la = Math.ceil(lat0 / step) * step; la < lat1; la += step) {
     const [, y] = xy(la, minLon);
     g.append(s('line', { x1: 0, x2: width, y1: y, y2: y }));
   }
-  for (let lo = Math.ceil(minLon / step) * step; lo < maxLon; lo += step) {
+  for (let lo = Math.ceil(lon0 / step) * step; lo < lon1; lo += step) {
     const [x] = xy(minLat, lo);
     g.append(s('line', { y1: 0, y2: height, x1: x, x2: x }));
   }
@@ -58,11 +60,11 @@ export function renderMap(container, { areas = [], points = [], width = 640, hei
     if (!a.boundary?.length) continue;
     const d = a.boundary.map(([la, lo]) => xy(la, lo).map((v) => v.toFixed(1)).join(',')).join(' ');
     svg.append(s('polygon', { points: d, class: 'map-area', 'data-testid': `map-area-${a.code}` }));
-    const cx = a.boundary.reduce((m, c) => m + c[0], 0) / a.boundary.length;
-    const cy = a.boundary.reduce((m, c) => m + c[1], 0) / a.boundary.length;
-    const [x, y] = xy(Math.max(...a.boundary.map((c) => c[0])), cy);
-    svg.append(s('text', { x, y: y + 16, 'text-anchor': 'middle', class: 'map-area-label' }, a.name || a.code));
-    void cx;
+    const proj = a.boundary.map(([la, lo]) => xy(la, lo));
+    const x = proj.reduce((m, p) => m + p[0], 0) / proj.length;
+    const ys = proj.map((p) => p[1]);
+    const y = Math.min(...ys) + (Math.max(...ys) - Math.min(...ys)) * 0.12 + 14;
+    svg.append(s('text', { x, y, 'text-anchor': 'middle', class: 'map-area-label' }, a.name || a.code));
   }
   for (const p of pts) {
     const [x, y] = xy(p.lat, p.lon);
