@@ -227,7 +227,9 @@ function offersOf(d, people) {
 function evText(e) {
   const d = e.detail || {};
   const bits = [];
-  for (const k of ['text', 'note', 'outcome', 'command', 'responder_id', 'kind', 'ring']) if (d[k] !== undefined && d[k] !== null && typeof d[k] !== 'object') bits.push(`${k}: ${d[k]}`);
+  if (d.responder_id !== undefined) bits.push((responders || []).find((r) => r.id === d.responder_id)?.name || `#${d.responder_id}`);
+  if (d.outcome) bits.push(t(`outcome.${d.outcome}`));
+  for (const k of ['text', 'note', 'command', 'role']) if (d[k] !== undefined && d[k] !== null && d[k] !== '' && typeof d[k] !== 'object') bits.push(String(d[k]));
   return bits.join(' · ');
 }
 
@@ -441,6 +443,6 @@ async function start() {
 }
 
 window.addEventListener('hashchange', () => token() && render());
-onLangChange(() => { if (token() && document.getElementById('view')) render(); });
+onLangChange(() => { if (token() && document.getElementById('view')) { alarmState(); render(); } });
 apply();
 if (token()) start(); else loginView();
