@@ -124,7 +124,7 @@ function beep() {
 }
 let beeper = null;
 function alarmState() {
-  const unacked = incidents.filter((i) => i.category === 'emergency' && i.status === 'new');
+  const unacked = incidents.filter((i) => i.category === 'emergency' && !i.acked_at && i.status !== 'closed');
   document.body.dataset.alarm = unacked.length ? 'on' : 'off';
   const banner = document.getElementById('banner');
   if (banner) {
@@ -186,7 +186,7 @@ function renderQueue() {
     .sort((a, b) => a.priority - b.priority || a.received_at - b.received_at);
   const head = h('tr', ...['col.id', 'col.priority', 'col.category', 'col.elder', 'col.status', 'col.age', 'col.sla_ack', 'col.sla_responder', 'col.sla_scene']
     .map((k) => h('th', { i18n: k })));
-  const rows = list.map((i) => h(`tr.row.prio-${i.priority}${i.status === 'new' ? '.unacked' : ''}`, {
+  const rows = list.map((i) => h(`tr.row.prio-${i.priority}${!i.acked_at ? '.unacked' : ''}`, {
     testid: `queue-row-${i.id}`, 'data-incident': i.id, 'data-status': i.status,
     onclick: () => { location.hash = `#/incident/${i.id}`; } },
   h('td', `#${i.id}`), h('td', `P${i.priority}`), h('td', cat(i.category)),
@@ -299,7 +299,7 @@ async function renderIncident(id, quiet) {
       h('div',
         h('section.panel', { testid: 'actions' }, h('h2', { i18n: 'incident.actions' }), msg,
           h('div.actions',
-            h('div.row', h('button.danger', { testid: 'action-ack', disabled: inc.status !== 'new', i18n: 'action.ack', onclick: act(() => post(`${base}/ack`)) }),
+            h('div.row', h('button.danger', { testid: 'action-ack', disabled: Boolean(inc.acked_at) || closed, i18n: 'action.ack', onclick: act(() => post(`${base}/ack`)) }),
               h('button', { testid: 'action-false-alarm', disabled: closed, i18n: 'action.false_alarm', onclick: act(() => post(`${base}/close`, { outcome: 'false_alarm', note: note.value || null })) })),
             h('div.row', note, h('button', { testid: 'action-note', i18n: 'action.note', onclick: act(() => post(`${base}/notes`, { text: note.value })) })),
             h('div.row', cmd, h('button', { testid: 'action-command', disabled: closed, i18n: 'action.command', onclick: act(() => post(`${base}/command`, { command: cmd.value })) })),
