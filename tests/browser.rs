@@ -50,7 +50,10 @@ fn missing() -> Option<String> {
         "node is not installed"
     } else if !Path::new("/usr/bin/chromium").exists() {
         "/usr/bin/chromium is not installed"
-    } else if !root().join("tests/browser/node_modules/playwright-core").exists() {
+    } else if !root()
+        .join("tests/browser/node_modules/playwright-core")
+        .exists()
+    {
         "tests/browser/node_modules is missing (run tests/browser/setup.sh)"
     } else {
         return None;
@@ -72,10 +75,25 @@ async fn seed(server: &TestServer) -> i64 {
         .await;
     assert_eq!(status, 201, "operator: {body}");
     let (lat, lon) = ELDER_AT;
+    let mut parent = None;
+    for (level, code, name) in [
+        ("district", "JZ", "吉州区"),
+        ("street", "JZ-WS", "文山街道"),
+        ("community", "JZ-WS-SY", "思源社区"),
+    ] {
+        let (status, area) = server
+            .post(
+                "/api/v1/areas",
+                json!({ "level": level, "code": code, "name": name, "parent_id": parent }),
+            )
+            .await;
+        assert_eq!(status, 201, "{level}: {area}");
+        parent = area["id"].as_i64();
+    }
     let (status, grid) = server
         .post(
             "/api/v1/areas",
-            json!({ "level": "grid", "code": "JZ-WS-SY-01", "name": "思源社区第一网格",
+            json!({ "level": "grid", "code": "JZ-WS-SY-01", "name": "思源社区第一网格", "parent_id": parent,
                     "boundary": [[lat - 0.004, lon - 0.005], [lat - 0.004, lon + 0.005],
                                  [lat + 0.004, lon + 0.006], [lat + 0.005, lon - 0.004]] }),
         )
