@@ -1,6 +1,6 @@
 // The operators' console: a single page with hash routes #/queue, #/incident/<id>, #/map, #/fleet,
 // #/reports and #/admin. Live updates come from the SSE stream /api/v1/stream.
-import { t, apply, toggleLang, onLangChange } from './i18n.js';
+import { t, tOr, apply, toggleLang, onLangChange } from './i18n.js';
 import { api, get, post, login, token, setToken, showError, toast, h, dur, clock, keepInputs } from './api.js';
 import { renderMap } from './map.js';
 import { histogram, bars } from './charts.js';
@@ -229,7 +229,8 @@ function evText(e) {
   const bits = [];
   if (d.responder_id !== undefined) bits.push((responders || []).find((r) => r.id === d.responder_id)?.name || `#${d.responder_id}`);
   if (d.outcome) bits.push(t(`outcome.${d.outcome}`));
-  for (const k of ['text', 'note', 'command', 'role']) if (d[k] !== undefined && d[k] !== null && d[k] !== '' && typeof d[k] !== 'object') bits.push(String(d[k]));
+  if (d.role) bits.push(tOr(`role.${d.role}`, d.role));
+  for (const k of ['text', 'note', 'command']) if (d[k] !== undefined && d[k] !== null && d[k] !== '' && typeof d[k] !== 'object') bits.push(String(d[k]));
   return bits.join(' · ');
 }
 
@@ -289,13 +290,13 @@ async function renderIncident(id, quiet) {
             ['incident.key_safe', el?.key_safe_code || null], ['incident.contacts', contacts],
             ['incident.previous', d.previous?.length ? h('ul', d.previous.map((p) => h('li', h('a', { href: `#/incident/${p.id}` }, `#${p.id}`), ' ', clock(p.received_at), ' ', t(`cat.${p.category}`), ' ', p.outcome ? t(`outcome.${p.outcome}`) : t(`status.${p.status}`)))) : null])),
         h('section.panel', { testid: 'device' }, h('h2', { i18n: 'incident.device' }),
-          dev ? kv(['incident.protocol', `${dev.protocol} · ${dev.model || ''} · ${dev.ident}`], ['col.state', h(`span.badge.${dev.state}`, t(`fleet.${dev.state}`))],
+          dev ? kv(['incident.protocol', `${dev.protocol} · ${dev.model || ''} · ${dev.ident}`], ['col.state', h(`span.badge.${dev.state}`, tOr(`fleet.${dev.state}`, dev.state))],
             ['incident.battery', dev.battery_pct !== null ? `${dev.battery_pct}%${dev.mains ? ' ⚡' : ''}` : null],
             ['incident.heartbeat', dev.last_seen ? `${clock(dev.last_seen)} (${dur(Date.now() - dev.last_seen)} ${t('time.ago')})` : null],
             ['incident.signal', dev.signal_pct !== null ? `${dev.signal_pct}%` : null]) : none()),
         h('section.panel', h('h2', { i18n: 'incident.timeline' }),
           h('ol.timeline', { testid: 'timeline' }, d.events.map((e) => h('li', { 'data-kind': e.kind },
-            h('time', clock(e.at)), h('div', h('b', t(`ev.${e.kind}`) === `ev.${e.kind}` ? e.kind : t(`ev.${e.kind}`)), ' ', h('span.muted', e.actor), h('div', evText(e)))))))),
+            h('time', clock(e.at)), h('div', h('b', tOr(`ev.${e.kind}`, e.kind)), ' ', h('span.muted', e.actor), h('div', evText(e)))))))),
       h('div',
         h('section.panel', { testid: 'actions' }, h('h2', { i18n: 'incident.actions' }), msg,
           h('div.actions',
@@ -308,7 +309,7 @@ async function renderIncident(id, quiet) {
             h('div.row', outcome, closeNote, h('button.primary', { testid: 'action-close', disabled: closed, i18n: 'action.close', onclick: act(() => post(`${base}/close`, { outcome: outcome.value, note: closeNote.value || null })) })))),
         h('section.panel', h('h2', { i18n: 'incident.responders' }),
           offers.length ? h('table', { testid: 'offers' }, h('tbody', offers.map((o) => h('tr', { testid: `offer-${o.responder_id}`, 'data-status': o.status },
-            h('td', o.name), h('td', o.role || ''), h('td', h(`span.badge.${o.status}`, t(`offer.${o.status}`) === `offer.${o.status}` ? o.status : t(`offer.${o.status}`))), h('td', clock(o.sent_at)))))) : h('p.muted', { i18n: 'incident.none' })),
+            h('td', o.name), h('td', o.role ? tOr(`role.${o.role}`, o.role) : ''), h('td', h(`span.badge.${o.status}`, tOr(`offer.${o.status}`, o.status))), h('td', clock(o.sent_at)))))) : h('p.muted', { i18n: 'incident.none' })),
         h('section.panel', h('h2', { i18n: 'incident.map' }), mapBox)))));
 }
 

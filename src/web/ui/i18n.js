@@ -192,6 +192,20 @@ const TABLES = {
     'app.key_safe': '钥匙盒密码',
     'app.health': '健康状况',
     'app.taken': '任务已被他人接单或已关闭',
+    'ev.shown': '已显示于调度台',
+    'ev.dispatch_started': '开始派单',
+    'ev.contacts_notified': '已通知紧急联系人',
+    'ev.sla_breached': '服务时限超时',
+    'ev.stood_down': '已撤回',
+    'ev.command_result': '设备回执',
+    'ev.device_restored': '设备恢复',
+    'ev.missed_check_in': '未按时报平安',
+    'ev.checked_in': '已报平安',
+    'role.first_responder': '志愿者',
+    'role.grid_worker': '网格员',
+    'role.social_worker': '社工',
+    'role.key_holder': '钥匙持有人',
+    'role.family': '家属',
     'ev.opened': '告警开案',
     'ev.alarm_joined': '重复告警',
     'ev.device_cancelled': '设备端取消',
@@ -398,6 +412,20 @@ const TABLES = {
     'app.key_safe': 'Key-safe code',
     'app.health': 'Health notes',
     'app.taken': 'Someone else took the task or the offer closed',
+    'ev.shown': 'Shown on the console',
+    'ev.dispatch_started': 'Dispatch started',
+    'ev.contacts_notified': 'Contacts notified',
+    'ev.sla_breached': 'SLA breached',
+    'ev.stood_down': 'Stood down',
+    'ev.command_result': 'Device reply',
+    'ev.device_restored': 'Device restored',
+    'ev.missed_check_in': 'Missed check-in',
+    'ev.checked_in': 'Checked in',
+    'role.first_responder': 'First responder',
+    'role.grid_worker': 'Grid worker',
+    'role.social_worker': 'Social worker',
+    'role.key_holder': 'Key holder',
+    'role.family': 'Family',
     'ev.opened': 'Opened',
     'ev.alarm_joined': 'Repeated alarm',
     'ev.device_cancelled': 'Cancelled on the device',
@@ -415,6 +443,12 @@ const TABLES = {
     'ev.closed': 'Closed',
   },
 };
+
+/** `t(key)`, or `raw` when the tables have no such key (values coming from the server). */
+export function tOr(key, raw) {
+  const s = t(key);
+  return s === key ? raw : s;
+}
 
 export const LANGS = ['zh-CN', 'en'];
 let lang = LANGS.includes(localStorage.getItem('onekey.lang')) ? localStorage.getItem('onekey.lang') : 'zh-CN';
