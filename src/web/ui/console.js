@@ -129,7 +129,7 @@ function alarmState() {
   const banner = document.getElementById('banner');
   if (banner) {
     banner.replaceChildren(...(unacked.length ? [h('div.alarm-banner', { testid: 'alarm-banner' },
-      `${t('cat.emergency')} · ${t('status.new')}: `, unacked.map((i) => `#${i.id}`).join(' '))] : []));
+      `${t('queue.unacked')}: `, unacked.map((i) => h('a', { href: `#/incident/${i.id}`, style: 'color:#fff;margin-right:8px' }, `#${i.id} ${elderNames.get(i.elder_id) || ''}`)))] : []));
   }
   if (unacked.length && !beeper) { beep(); beeper = setInterval(beep, 4000); }
   if (!unacked.length && beeper) { clearInterval(beeper); beeper = null; }
