@@ -48,6 +48,14 @@ export async function run(body) {
   } catch (e) {
     console.error(`FAIL: ${e.stack || e}`);
     process.exitCode = 1;
+    // What each page showed when it failed, for a person to look at.
+    let n = 0;
+    for (const context of browser.contexts()) {
+      for (const p of context.pages()) {
+        await p.screenshot({ path: join(SHOTS, `failure-${process.pid}-${n++}.png`), fullPage: true }).catch(() => {});
+      }
+    }
+    if (n) console.error(`failure screenshots: ${SHOTS}/failure-${process.pid}-*.png`);
   } finally {
     await browser.close();
   }
