@@ -65,6 +65,7 @@ await run(async (browser) => {
   await ops.getByTestId('action-ack').click();
   await ops.locator('body[data-alarm=off]').waitFor({ timeout: T });
   await ops.getByTestId('timeline').locator('li[data-kind=acknowledged]').waitFor({ timeout: T });
+  await ops.locator('[data-testid=sla-ack].met').waitFor({ timeout: T });
   check(await ops.getByTestId('action-ack').isDisabled(), 'acknowledge is done once');
 
   step('the volunteer receives the offer live and accepts');
@@ -74,6 +75,7 @@ await run(async (browser) => {
   check(/\d+ m|km/.test(await app.getByTestId('task-distance').textContent()), 'offer shows the distance');
   check((await app.getByTestId('task-category').textContent()) === '紧急救援', 'offer shows the category');
   check(await app.getByTestId('task-key-safe').count() === 0, 'no key-safe code before accepting');
+  check(/\d+/.test(await app.getByTestId('task-expires').textContent()), 'offer shows the time left');
   check((await app.getByTestId('task-navigate').getAttribute('href')).startsWith('geo:'), 'navigation link');
   await shot(app, 'app-offer.png');
   await accept.click();

@@ -117,6 +117,7 @@ function renderTasks() {
         h('dt', { i18n: 'app.category' }), h('dd', { testid: 'task-category' }, task.category ? t(`cat.${task.category}`) : '—'),
         h('dt', { i18n: 'app.distance' }), h('dd', { testid: 'task-distance' }, dist === null ? '—' : dist < 1000 ? `${Math.round(dist)} m` : `${(dist / 1000).toFixed(1)} km`),
         h('dt', { i18n: 'app.address' }), h('dd', { testid: 'task-address' }, task.address || '—'),
+        ...(holds ? [] : [h('dt', { i18n: 'app.expires' }), h('dd', { testid: 'task-expires', 'data-until': o.expires_at }, left(o.expires_at))]),
         ...(holds ? [h('dt', { i18n: 'app.key_safe' }), h('dd.secret', { testid: 'task-key-safe' }, task.key_safe_code || '—'),
           h('dt', { i18n: 'app.health' }), h('dd', { testid: 'task-health' }, task.health_notes || '—')] : [])),
       h('div.buttons',
@@ -129,11 +130,18 @@ function renderTasks() {
   })));
 }
 
+function left(until) {
+  const s = Math.max(0, Math.round((until - Date.now()) / 1000));
+  return `${s} ${t('time.s')}`;
+}
+setInterval(() => { for (const el of document.querySelectorAll('[data-until]')) el.textContent = left(Number(el.dataset.until)); }, 1000);
+
 function connect() {
   stream?.close();
   stream = new EventSource(`/api/v1/responder/stream?token=${encodeURIComponent(token())}`);
   const again = () => loadTasks();
   for (const kind of ['offer', 'assigned', 'stand_down', 'escalation', 'resync', 'push']) stream.addEventListener(kind, again);
+  stream.addEventListener('offer', () => { try { navigator.vibrate?.([300, 100, 300]); } catch { /* no vibration */ } });
   stream.onopen = again;
 }
 
