@@ -108,7 +108,10 @@ await run(async (browser) => {
   await ops.getByTestId('nav-queue').click();
   await ops.getByTestId('queue-empty').waitFor({ timeout: T });
   await ops.getByTestId('nav-reports').click();
-  await ops.getByTestId('report-total').waitFor({ timeout: T });
+  await ops.locator('[data-testid=report-total], [data-testid=error]').first().waitFor({ timeout: T });
+  if (await ops.getByTestId('error').count()) {
+    throw new Error(`the reports page shows an error: ${await ops.getByTestId('error').first().textContent()}`);
+  }
   check(Number(await ops.getByTestId('report-total').textContent()) >= 1, 'report counts the incident');
   check(Number(await ops.getByTestId('report-closed').textContent()) >= 1, 'report counts it closed');
   check(Number(await ops.getByTestId('report-answer-count').textContent()) >= 1, 'report counts its answer time');

@@ -53,7 +53,7 @@ export function showError(el, err, replace = false) {
   line.dataset.testid = 'error';
   line.setAttribute('role', 'alert');
   line.textContent = t('error.prefix') + (err?.message || String(err));
-  if (replace) el.replaceChildren(line); else el.prepend(line);
+  if (replace) el.replaceChildren(line); else el.append(line);
   return line;
 }
 

@@ -87,7 +87,7 @@ async function loadIncidents() {
     document.getElementById('queue-error')?.remove();
   } catch (e) {
     const v = document.getElementById('view');
-    if (v && !document.getElementById('queue-error')) showError(v, e).id = 'queue-error';
+    if (v && !document.getElementById('queue-error')) { const line = showError(v, e); line.id = 'queue-error'; v.prepend(line); }
   }
   alarmState();
 }
