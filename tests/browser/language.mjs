@@ -45,6 +45,13 @@ await run(async (browser) => {
   check(await text(app, 'app-login-submit') === 'Sign in', 'app in English');
   await app.close();
 
+  step('both tables have every key, and no element shows a bare key');
+  const gaps = await p.evaluate(async () => (await import('/assets/i18n.js')).untranslated());
+  check(gaps.length === 0, `keys missing from a table: ${gaps.join(', ')}`);
+  const bare = await p.evaluate(() => [...document.querySelectorAll('[data-i18n]')]
+    .filter((el) => el.textContent === el.dataset.i18n).map((el) => el.dataset.i18n));
+  check(bare.length === 0, `untranslated keys on the page: ${bare.join(', ')}`);
+
   step('and back to Chinese');
   await p.getByTestId('lang-switch').click();
   check(await text(p, 'nav-queue') === '事件队列', 'navigation in Chinese again');

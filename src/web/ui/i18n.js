@@ -454,6 +454,12 @@ export function tOr(key, raw) {
   return s === key ? raw : s;
 }
 
+/** Keys one table has and another lacks (the language test asserts there are none). */
+export function untranslated() {
+  const all = new Set(Object.values(TABLES).flatMap((table) => Object.keys(table)));
+  return Object.entries(TABLES).flatMap(([l, table]) => [...all].filter((k) => !(k in table)).map((k) => `${l}:${k}`));
+}
+
 export const LANGS = ['zh-CN', 'en'];
 let lang = LANGS.includes(localStorage.getItem('onekey.lang')) ? localStorage.getItem('onekey.lang') : 'zh-CN';
 const listeners = [];
