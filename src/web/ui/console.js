@@ -397,15 +397,15 @@ async function renderAdmin(tab = sessionStorage.getItem('onekey.admin.tab') || '
       body.append(table(['col.id', 'col.protocol', 'col.ident', 'col.model', 'col.state', 'col.battery', 'col.last_seen'], list.map((d) => h('tr', h('td', d.id), h('td', d.protocol), h('td', d.ident), h('td', d.model), h('td', t(`fleet.${d.state}`)), h('td', d.battery_pct ?? '—'), h('td', clock(d.last_seen))))));
     } else if (tab === 'responders') {
       const list = await get('/responders?limit=1000');
-      body.append(table(['col.id', 'col.name', 'col.kind', 'col.phone', 'col.grid', 'col.duty'], list.map((r) => h('tr', h('td', r.id), h('td', r.name), h('td', r.kind), h('td', r.phone), h('td', r.grid_id ?? '—'), h('td', r.on_duty ? '✓' : '—')))));
+      body.append(table(['col.id', 'col.name', 'col.kind', 'col.phone', 'col.grid', 'col.duty'], list.map((r) => h('tr', h('td', r.id), h('td', r.name), h('td', tOr(`kind.${r.kind}`, r.kind)), h('td', r.phone), h('td', r.grid_id ?? '—'), h('td', r.on_duty ? '✓' : '—')))));
     } else if (tab === 'grids') {
       areas = null;
       const list = await loadAreas();
-      body.append(table(['col.id', 'col.code', 'col.name', 'col.kind'], list.map((a) => h('tr', h('td', a.id), h('td', a.code), h('td', a.name), h('td', a.level)))));
+      body.append(table(['col.id', 'col.code', 'col.name', 'col.kind'], list.map((a) => h('tr', h('td', a.id), h('td', a.code), h('td', a.name), h('td', tOr(`level.${a.level}`, a.level))))));
     } else if (tab === 'operators') {
       const name = h('input', { testid: 'operator-name', 'data-i18n-ph': 'col.name', placeholder: t('col.name') });
       const pass = h('input', { type: 'password', testid: 'operator-password', 'data-i18n-ph': 'login.password', placeholder: t('login.password') });
-      const role = h('select', { testid: 'operator-role' }, ['operator', 'admin'].map((r) => h('option', { value: r }, r)));
+      const role = h('select', { testid: 'operator-role' }, ['operator', 'admin'].map((r) => h('option', { value: r, i18n: `account.${r}` })));
       const msg = h('div');
       body.append(h('h2', { i18n: 'admin.add_operator' }), h('div.actions', h('div.row', name, pass, role,
         h('button.primary', { i18n: 'admin.save', onclick: async () => {
@@ -413,7 +413,7 @@ async function renderAdmin(tab = sessionStorage.getItem('onekey.admin.tab') || '
         } }))), msg);
       try {
         const list = await get('/operators');
-        body.append(table(['col.id', 'col.name', 'col.role'], list.map((o) => h('tr', h('td', o.id), h('td', o.name), h('td', o.role)))));
+        body.append(table(['col.id', 'col.name', 'col.role'], list.map((o) => h('tr', h('td', o.id), h('td', o.name), h('td', tOr(`account.${o.role}`, o.role))))));
       } catch (e) { showError(body, e); }
     } else if (tab === 'import') {
       const kind = h('select', { testid: 'import-kind' }, ['areas', 'elders', 'devices', 'responders'].map((k) => h('option', { value: k, i18n: `admin.${k === 'areas' ? 'grids' : k}` })));
