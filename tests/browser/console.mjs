@@ -104,6 +104,17 @@ await run(async (browser) => {
   await ops.getByTestId('timeline').locator('li[data-kind=closed]').waitFor({ timeout: T });
   check((await ops.getByTestId('incident-status').textContent()) === '已结案', 'status shows closed');
 
+  step('the map page draws the grid and the administration lists the directory');
+  await ops.getByTestId('nav-map').click();
+  await ops.getByTestId('map-area-JZ-WS-SY-01').waitFor({ timeout: T });
+  await ops.getByTestId('nav-admin').click();
+  await ops.getByTestId('admin-tab-elders').click();
+  await ops.locator('table td', { hasText: elderName }).first().waitFor({ timeout: T });
+  await ops.getByTestId('admin-tab-grids').click();
+  await ops.locator('table td', { hasText: '思源社区第一网格' }).first().waitFor({ timeout: T });
+  await ops.getByTestId('admin-tab-responders').click();
+  await ops.locator('table td', { hasText: volunteer }).first().waitFor({ timeout: T });
+
   step('the queue is empty again and the report counts the incident');
   await ops.getByTestId('nav-queue').click();
   await ops.getByTestId('queue-empty').waitFor({ timeout: T });
