@@ -53,6 +53,8 @@ await run(async (browser) => {
   check(await row.locator('[data-testid=sla-ack]').count() === 1, 'queue row has an acknowledge SLA clock');
   await ops.locator('body[data-alarm=on]').waitFor({ timeout: T });
   await ops.getByTestId('alarm-banner').waitFor({ timeout: T });
+  // The alarm sound repeats while nobody has acknowledged.
+  await ops.waitForFunction(() => Number(document.body.dataset.beeps || 0) >= 2, null, { timeout: T });
   await shot(ops, 'console-queue.png');
 
   step('operator opens the incident and acknowledges');
@@ -67,6 +69,9 @@ await run(async (browser) => {
   await ops.getByTestId('timeline').locator('li[data-kind=acknowledged]').waitFor({ timeout: T });
   await ops.locator('[data-testid=sla-ack].met').waitFor({ timeout: T });
   check(await ops.getByTestId('action-ack').isDisabled(), 'acknowledge is done once');
+  const beeps = await ops.evaluate(() => Number(document.body.dataset.beeps));
+  await ops.waitForTimeout(5000);
+  check(await ops.evaluate(() => Number(document.body.dataset.beeps)) === beeps, 'the sound stops once acknowledged');
 
   step('the volunteer receives the offer live and accepts');
   const accept = app.getByTestId('task-accept');

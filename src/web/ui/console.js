@@ -120,6 +120,7 @@ function beep() {
       o.connect(g).connect(c.destination);
       o.start(c.currentTime + i * 0.25); o.stop(c.currentTime + i * 0.25 + 0.22);
     }
+    document.body.dataset.beeps = String(Number(document.body.dataset.beeps || 0) + 1);
   } catch { /* autoplay refused: the banner still blinks */ }
 }
 let beeper = null;
