@@ -8,7 +8,9 @@
 //! 4. The server with every listener: http on 127.0.0.1:8080 (any free port when that is taken), the
 //!    device listeners on their usual ports on 127.0.0.1 (any free port when taken).
 //! 5. A simulated fleet of the database's native devices raising a few alarms per minute.
-//! 6. The console URL and the credentials printed; runs until Ctrl-C.
+//! 6. The dataset's volunteers on duty at home (so alarms are offered to them), one of them with the
+//!    app password `onekey-demo`.
+//! 7. The console and app URLs and the credentials printed; runs until Ctrl-C.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -103,6 +105,7 @@ pub async fn run(mut config: Config, opts: DemoOptions) -> anyhow::Result<()> {
     }
     let (admin, password) = admin_credentials(&store, &db_path).await?;
     let natives = native_devices(&store, opts.devices).await?;
+    let volunteer = volunteers_on_duty(&store).await?;
     store.close().await;
 
     let shutdown = CancellationToken::new();
@@ -136,6 +139,9 @@ pub async fn run(mut config: Config, opts: DemoOptions) -> anyhow::Result<()> {
     println!("  console:   http://{http}/");
     println!("  API:       http://{http}/api/v1/  (OpenAPI: http://{http}/openapi.json)");
     println!("  log in as: {admin} / {password}");
+    if let Some(phone) = &volunteer {
+        println!("  app:       http://{http}/app  (a volunteer: {phone} / {VOLUNTEER_PASSWORD})");
+    }
     println!("  database:  {}", config.database_url);
     for (name, addr) in &addrs {
         if name != "http" {
@@ -241,4 +247,33 @@ async fn native_devices(store: &Store, limit: usize) -> anyhow::Result<Vec<(u64,
         }
     }
     Ok(out)
+}
+
+/// The app password of the demo's volunteers.
+const VOLUNTEER_PASSWORD: &str = "onekey-demo";
+
+/// Puts the dataset's volunteers on duty at home, with the app password [`VOLUNTEER_PASSWORD`], so
+/// that alarms are offered to them; returns the phone of one to log in with on the app page.
+async fn volunteers_on_duty(store: &Store) -> anyhow::Result<Option<String>> {
+    let volunteers: Vec<_> = store
+        .list_responders(10_000)
+        .await?
+        .into_iter()
+        .filter(|r| r.kind == crate::domain::ResponderKind::Volunteer)
+        .collect();
+    let now = crate::domain::now_millis();
+    for r in &volunteers {
+        store
+            .set_duty(r.id, true, Some((r.home_lat, r.home_lon)), now)
+            .await?;
+    }
+    match volunteers.first() {
+        Some(r) => {
+            store
+                .set_responder_password(r.id, VOLUNTEER_PASSWORD)
+                .await?;
+            Ok(Some(r.phone.clone()))
+        }
+        None => Ok(None),
+    }
 }

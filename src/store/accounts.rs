@@ -106,6 +106,21 @@ impl Store {
         Ok(row.try_get(0)?)
     }
 
+    /// Sets a responder's app password.
+    pub async fn set_responder_password(
+        &self,
+        responder_id: i64,
+        password: &str,
+    ) -> StoreResult<bool> {
+        let hash = hash_password(password)?;
+        let r = sqlx::query("UPDATE responders SET password_hash = $2 WHERE id = $1")
+            .bind(responder_id)
+            .bind(hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     /// Creates the admin named in `ONEKEY_BOOTSTRAP_ADMIN` when no admin exists yet. Returns whether
     /// one was created.
     pub async fn bootstrap_admin(&self, name: &str, password: &str) -> StoreResult<bool> {

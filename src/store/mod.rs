@@ -13,6 +13,7 @@ mod dispatch;
 mod incidents;
 mod intake_batch;
 mod migrations;
+mod reports;
 mod rows;
 
 use std::time::Duration;
@@ -29,6 +30,7 @@ pub use dispatch::{
 };
 pub use incidents::IncidentFilter;
 pub use intake_batch::{StatusUpdate, StoreOutcome, Stored};
+pub use reports::{IncidentOffer, IncidentTimes, OperatorRow};
 
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

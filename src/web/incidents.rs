@@ -39,6 +39,8 @@ pub struct IncidentDetail {
     pub device: Option<Device>,
     /// The elder's other incidents, newest first.
     pub previous: Vec<Incident>,
+    /// Everyone it was offered to, with live positions.
+    pub offers: Vec<crate::store::IncidentOffer>,
 }
 
 /// Lists incidents: open ones most urgent and oldest first.
@@ -90,12 +92,14 @@ async fn get(
         }
         None => Vec::new(),
     };
+    let offers = app.store.incident_offers(id).await?;
     Ok(Json(IncidentDetail {
         incident,
         events,
         elder,
         device,
         previous,
+        offers,
     }))
 }
 

@@ -1,11 +1,14 @@
 //! The HTTP side: the versioned JSON API under `/api/v1`, the console's live stream, health, metrics
 //! and the OpenAPI document generated from the handlers' annotations.
 
+pub mod admin;
 pub mod auth;
 pub mod directory;
 pub mod error;
+pub mod fleet;
 pub mod health;
 pub mod incidents;
+pub mod reports;
 pub mod responder;
 pub mod responders;
 pub mod stream;
@@ -77,7 +80,10 @@ pub fn router(state: AppState) -> Router {
         .merge(directory::router())
         .merge(responders::router())
         .merge(responder::router())
-        .merge(stream::router());
+        .merge(stream::router())
+        .merge(reports::router())
+        .merge(fleet::router())
+        .merge(admin::router());
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api)
         .split_for_parts();
