@@ -403,47 +403,39 @@ impl Store {
                      WHERE key = $1 AND due_at = $5 AND fired_at IS NULL \
                      AND (claimed_until IS NULL OR claimed_until <= $2)";
         let until = now.saturating_add(lease_ms.max(1));
-        let mut claimed = Vec::new();
-        if self.backend == Backend::Postgres {
-            let mut tx = self.pool.begin().await?;
-            let rows = sqlx::query(&format!("{select} FOR UPDATE SKIP LOCKED"))
+        // PostgreSQL locks the candidates and skips those another instance holds; SQLite takes its
+        // single writer lock before the read, so the claims cannot interleave.
+        let (mut tx, select) = match self.backend {
+            Backend::Postgres => (
+                self.pool.begin().await?,
+                format!("{select} FOR UPDATE SKIP LOCKED"),
+            ),
+            Backend::Sqlite => (
+                super::begin_ordered(&self.pool, self.backend).await?,
+                select.to_string(),
+            ),
+        };
+        let rows = sqlx::query(&select)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let t = due_timer(r)?;
+            let won = sqlx::query(claim)
+                .bind(&t.key)
                 .bind(now)
-                .bind(limit)
-                .fetch_all(&mut *tx)
+                .bind(me)
+                .bind(until)
+                .bind(t.due_at)
+                .execute(&mut *tx)
                 .await?;
-            for r in &rows {
-                let t = due_timer(r)?;
-                let won = sqlx::query(claim)
-                    .bind(&t.key)
-                    .bind(now)
-                    .bind(me)
-                    .bind(until)
-                    .bind(t.due_at);
-                if won.execute(&mut *tx).await?.rows_affected() == 1 {
-                    claimed.push(t);
-                }
-            }
-            tx.commit().await?;
-        } else {
-            // SQLite serialises writers; each claim is its own guarded autocommit UPDATE.
-            let rows = sqlx::query(select)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-            for r in &rows {
-                let t = due_timer(r)?;
-                let won = sqlx::query(claim)
-                    .bind(&t.key)
-                    .bind(now)
-                    .bind(me)
-                    .bind(until)
-                    .bind(t.due_at);
-                if won.execute(&self.pool).await?.rows_affected() == 1 {
-                    claimed.push(t);
-                }
+            if won.rows_affected() == 1 {
+                claimed.push(t);
             }
         }
+        tx.commit().await?;
         Ok(claimed)
     }
 
