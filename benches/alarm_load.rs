@@ -20,10 +20,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+mod support;
+
 use hdrhistogram::Histogram;
 use onekey::config::Config;
 use onekey_sim::fleet::{self, FleetConfig, FleetStats, Pace};
-use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
 
 const DEVICES: usize = 1_000;
@@ -44,10 +45,7 @@ fn ms(us: u64) -> f64 {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
-    let secs: u64 = std::env::var("ONEKEY_BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
+    let secs = support::env_u64("ONEKEY_BENCH_SECS", 10);
     let base = Config::load(None).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     let linger = base.intake.linger_ms;
     let dataset = onekey_sim::dataset::generate(1_300, 20, 7);
@@ -63,25 +61,10 @@ async fn main() -> anyhow::Result<()> {
     let sqlite = format!("sqlite://{}", tmp.path().join("bench.db").display());
     results.extend(run_backend("sqlite", &sqlite, &base, &dataset, &natives, secs).await?);
 
-    let admin = std::env::var("ONEKEY_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    match sqlx::PgConnection::connect(&admin).await {
-        Ok(mut conn) => {
-            let name = format!("onekey_bench_{:08x}", rand::random::<u32>());
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await?;
-            let url = format!(
-                "{}/{name}",
-                admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin)
-            );
-            let r = run_backend("postgres", &url, &base, &dataset, &natives, secs).await;
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut conn)
-                .await;
-            results.extend(r?);
-        }
-        Err(e) => eprintln!("PostgreSQL at {admin} not reachable ({e}); skipping it"),
+    if let Some(pg) = support::TempPostgres::create().await? {
+        let r = run_backend("postgres", &pg.url, &base, &dataset, &natives, secs).await;
+        pg.drop().await;
+        results.extend(r?);
     }
 
     println!();
@@ -178,37 +161,12 @@ async fn run_backend(
     ] {
         *addr = "off".into();
     }
-    let store = onekey::app::open_store(&config).await?;
-    let started = Instant::now();
-    let report = onekey::import::import_dataset(&store, dataset).await?;
-    anyhow::ensure!(report.errors.is_empty(), "import: {:?}", report.errors);
-    store.close().await;
-    eprintln!(
-        "{name}: imported the dataset in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-
-    let dir = tempfile::tempdir()?;
-    let ready = dir.path().join("ready.json");
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(onekey::app::serve(
-        config,
-        Some(ready.clone()),
-        shutdown.clone(),
-    ));
-    let addr = loop {
-        if server.is_finished() {
-            anyhow::bail!("{name}: the server stopped before it was ready");
-        }
-        if let Ok(text) = std::fs::read_to_string(&ready)
-            && let Ok(map) =
-                serde_json::from_str::<std::collections::HashMap<String, String>>(&text)
-            && let Some(a) = map.get("device_tcp")
-        {
-            break a.clone();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let server = support::InProcessServer::start(name, config, dataset).await?;
+    let addr = server
+        .addrs
+        .get("device_tcp")
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no native device listener"))?;
 
     let mut out = Vec::new();
     out.push(
@@ -241,8 +199,7 @@ async fn run_backend(
         )
         .await,
     );
-    shutdown.cancel();
-    server.await??;
+    server.stop().await?;
     Ok(out)
 }
 

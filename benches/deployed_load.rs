@@ -19,6 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod support;
+
 use hdrhistogram::Histogram;
 use onekey::config::Config;
 use onekey_sim::dataset::Dataset;
@@ -41,14 +43,8 @@ struct Outcome {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
-    let env = |k: &str, d: u64| -> u64 {
-        std::env::var(k)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(d)
-    };
-    let secs = env("ONEKEY_BENCH_SECS", 10);
-    let per_protocol = env("ONEKEY_BENCH_DEVICES", 100) as usize;
+    let secs = support::env_u64("ONEKEY_BENCH_SECS", 10);
+    let per_protocol = support::env_u64("ONEKEY_BENCH_DEVICES", 100) as usize;
     let base = Config::load(None).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     let mut dataset = onekey_sim::dataset::generate(3_500, 30, 11);
     // The bench measures the plaintext DC-09 path (the simulator does not encrypt).
@@ -61,25 +57,10 @@ async fn main() -> anyhow::Result<()> {
     let sqlite = format!("sqlite://{}", tmp.path().join("bench.db").display());
     outcomes.extend(run_backend("sqlite", &sqlite, &base, &dataset, per_protocol, secs).await?);
 
-    let admin = std::env::var("ONEKEY_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    match sqlx::PgConnection::connect(&admin).await {
-        Ok(mut conn) => {
-            let name = format!("onekey_bench_{:08x}", rand::random::<u32>());
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await?;
-            let url = format!(
-                "{}/{name}",
-                admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin)
-            );
-            let r = run_backend("postgres", &url, &base, &dataset, per_protocol, secs).await;
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut conn)
-                .await;
-            outcomes.extend(r?);
-        }
-        Err(e) => eprintln!("PostgreSQL at {admin} not reachable ({e}); skipping it"),
+    if let Some(pg) = support::TempPostgres::create().await? {
+        let r = run_backend("postgres", &pg.url, &base, &dataset, per_protocol, secs).await;
+        pg.drop().await;
+        outcomes.extend(r?);
     }
 
     println!();
@@ -185,32 +166,7 @@ async fn run_backend(
     config.h02_addr = "127.0.0.1:0".into();
     config.sia_addr = "127.0.0.1:0".into();
     config.dispatch.enabled = false;
-    let store = onekey::app::open_store(&config).await?;
-    let report = onekey::import::import_dataset(&store, dataset).await?;
-    anyhow::ensure!(report.errors.is_empty(), "import: {:?}", report.errors);
-    store.close().await;
-
-    let dir = tempfile::tempdir()?;
-    let ready = dir.path().join("ready.json");
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(onekey::app::serve(
-        config,
-        Some(ready.clone()),
-        shutdown.clone(),
-    ));
-    let addrs = loop {
-        if server.is_finished() {
-            anyhow::bail!("{backend}: the server stopped before it was ready");
-        }
-        if let Ok(text) = std::fs::read_to_string(&ready)
-            && let Ok(map) =
-                serde_json::from_str::<std::collections::HashMap<String, String>>(&text)
-            && map.contains_key("sia")
-        {
-            break map;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let server = support::InProcessServer::start(backend, config, dataset).await?;
 
     let mut out = Vec::new();
     for protocol in PROTOCOLS {
@@ -222,7 +178,11 @@ async fn run_backend(
             .map(|d| d.ident.clone())
             .collect();
         anyhow::ensure!(!idents.is_empty(), "no {protocol} devices in the dataset");
-        let addr = addrs[protocol].clone();
+        let addr = server
+            .addrs
+            .get(protocol)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no {protocol} listener"))?;
         let mut o = phase(backend, protocol, &addr, &idents, secs).await;
         o.stored_alarms = stored_alarms(url, protocol).await?;
         eprintln!(
@@ -231,8 +191,7 @@ async fn run_backend(
         );
         out.push(o);
     }
-    shutdown.cancel();
-    server.await??;
+    server.stop().await?;
     Ok(out)
 }
 
