@@ -133,17 +133,7 @@ async fn console_endpoints(db: Db) {
         )
         .await;
     assert_eq!(status, 201, "{volunteer}");
-    let res = server
-        .http
-        .post(format!("{}/api/v1/auth/login", server.base()))
-        .json(&json!({ "kind": "responder", "name": "小李", "password": "volunteer-pass" }))
-        .send()
-        .await
-        .expect("login");
-    let vol_token = res.json::<Value>().await.expect("json")["token"]
-        .as_str()
-        .expect("token")
-        .to_string();
+    let vol_token = server.login_responder("小李", "volunteer-pass").await;
     let duty = server
         .http
         .post(format!("{}/api/v1/responder/duty", server.base()))

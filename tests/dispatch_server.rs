@@ -31,16 +31,7 @@ async fn responder(server: &TestServer, name: &str, lat: f64, lon: f64) -> (i64,
 }
 
 async fn login(server: &TestServer, name: &str) -> String {
-    let res = server
-        .http
-        .post(format!("{}/api/v1/auth/login", server.base()))
-        .json(&json!({ "kind": "responder", "name": name, "password": "volunteer-pass" }))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.expect("json");
-    body["token"].as_str().expect("token").to_string()
+    server.login_responder(name, "volunteer-pass").await
 }
 
 async fn call(server: &TestServer, token: &str, path: &str, body: Value) -> u16 {

@@ -135,14 +135,23 @@ impl TestServer {
 
     /// Logs in as an operator and returns the token.
     pub async fn login(&self, name: &str, password: &str) -> String {
+        self.login_as("operator", name, password).await
+    }
+
+    /// Logs in as a responder (by name or phone) and returns the token.
+    pub async fn login_responder(&self, name: &str, password: &str) -> String {
+        self.login_as("responder", name, password).await
+    }
+
+    async fn login_as(&self, kind: &str, name: &str, password: &str) -> String {
         let res = self
             .http
             .post(format!("{}/api/v1/auth/login", self.base()))
-            .json(&json!({ "name": name, "password": password }))
+            .json(&json!({ "kind": kind, "name": name, "password": password }))
             .send()
             .await
             .expect("login request");
-        assert_eq!(res.status(), 200, "login failed");
+        assert_eq!(res.status(), 200, "{kind} login failed");
         res.json::<Value>().await.expect("login json")["token"]
             .as_str()
             .expect("token")
