@@ -48,6 +48,11 @@ pub enum Report {
         /// The protocol's own code (e.g. `sia:KR`).
         raw_code: String,
     },
+    /// The user called the alarm off at the device ("I'm OK": DC-09 Contact ID 406, SIA `OC`).
+    Cancel {
+        /// The protocol's own code (e.g. `cid:1406`).
+        raw_code: String,
+    },
     /// A supervision / periodic test message (DC-09 `NULL`, Contact ID 602).
     LinkTest,
     /// The device's answer to a server command.

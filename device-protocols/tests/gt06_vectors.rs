@@ -1,4 +1,4 @@
-//! GT06 against the real-device vectors in `shared/vectors` (gt06*.tsv) and the byte-exact replies
+//! GT06 against the real-device vectors in `tests/vectors` (gt06*.tsv) and the byte-exact replies
 //! of REFERENCE.md §1.2.
 
 mod gt06_h02_support;

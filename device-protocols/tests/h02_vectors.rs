@@ -1,4 +1,4 @@
-//! H02 against the real-device vectors in `shared/vectors` (h02*.tsv) and the replies of
+//! H02 against the real-device vectors in `tests/vectors` (h02*.tsv) and the replies of
 //! REFERENCE.md §3.5.
 
 mod gt06_h02_support;

@@ -9,6 +9,8 @@ pub enum Mapping {
     Alarm(AlarmKind),
     /// A condition cleared.
     Restore,
+    /// The user cancelled the alarm at the panel (Contact ID 406, SIA `OC`).
+    Cancel,
     /// A periodic or manual test: the link works.
     LinkTest,
     /// Known, acknowledged, but nothing to dispatch (arming, disarming…).
@@ -16,7 +18,7 @@ pub enum Mapping {
 }
 
 use AlarmKind as K;
-use Mapping::{Alarm, Info, LinkTest, Restore};
+use Mapping::{Alarm, Cancel, Info, LinkTest, Restore};
 
 /// SIA-DCS two-letter codes. A code missing here is unknown and answered with `DUH`.
 pub const SIA_TABLE: &[(&str, Mapping)] = &[
@@ -59,6 +61,7 @@ pub const SIA_TABLE: &[(&str, Mapping)] = &[
     ("YR", Restore),
     ("XR", Restore),
     ("UJ", Restore),
+    ("OC", Cancel),   // cancel report: the user cancelled the alarm
     ("RP", LinkTest), // automatic test
     ("RX", LinkTest), // manual test
     ("CL", Info),     // closing (armed)
@@ -95,10 +98,11 @@ pub const CID_TABLE: &[(u16, Mapping, &str, &str)] = &[
     (302, Alarm(K::LowBattery), "YT", "YR"),
     (383, Alarm(K::Tamper), "TA", "TR"),
     (384, Alarm(K::LowBattery), "XT", "XR"),
-    (401, Info, "OP", "CL"), // open / close by user
-    (402, Info, "OG", "CG"), // group open / close
-    (403, Info, "OA", "CA"), // automatic open / close
-    (407, Info, "OP", "CL"), // remote arm / disarm
+    (401, Info, "OP", "CL"),   // open / close by user
+    (402, Info, "OG", "CG"),   // group open / close
+    (403, Info, "OA", "CA"),   // automatic open / close
+    (406, Cancel, "OC", "OC"), // cancel: the user called off the alarm
+    (407, Info, "OP", "CL"),   // remote arm / disarm
     (601, LinkTest, "RX", "RX"),
     (602, LinkTest, "RP", "RP"),
 ];
@@ -122,4 +126,17 @@ pub fn cid_mapping(qualifier: u8, event: u16) -> Option<Mapping> {
 pub fn cid_to_sia(qualifier: u8, event: u16) -> Option<&'static str> {
     let &(_, _, new, restore) = CID_TABLE.iter().find(|(e, ..)| *e == event)?;
     Some(if qualifier == 3 { restore } else { new })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_cancel_is_a_cancel_in_both_code_sets() {
+        assert_eq!(cid_mapping(1, 406), Some(Mapping::Cancel));
+        assert_eq!(sia_mapping("OC"), Some(Mapping::Cancel));
+        // A restoral of an alarm is still only a restore.
+        assert_eq!(cid_mapping(3, 101), Some(Mapping::Restore));
+    }
 }

@@ -16,14 +16,16 @@
 //! correct CRC (the real panels' samples are fully consistent; the rest are hand-made). Over TCP a
 //! mismatch means a quirky panel far more often than a corrupted message, and refusing a medical
 //! alarm from a quirky panel is worse than accepting it. So:
-//! - **Lenient** (default): a wrong CRC, a wrong length, a missing CRC/length header, an
-//!   unencrypted message whose timestamp is outside the window, and an unencrypted message from an
-//!   account that has a key are accepted and recorded in [`Session::warnings`] for logs and
-//!   metrics.
+//! - **Lenient** (default): a wrong CRC, a wrong length and a missing CRC/length header are
+//!   accepted and recorded in [`Session::warnings`] for logs and metrics.
 //! - **Strict**: each of those is answered with `NAK`, as DC-09 prescribes.
 //!
-//! In both modes an *encrypted* message must carry a timestamp within −40 s … +20 s of `now_unix`
-//! (replay protection is the point of encryption), and these always get `NAK`: unparseable frames,
+//! Leniency covers transmission quirks only, never authentication or freshness. In both modes a
+//! message whose timestamp is outside −40 s … +20 s of `now_unix` is refused, encrypted or not (an
+//! old message is a replay), an encrypted message must carry a timestamp, a message in clear from an
+//! account registered with a key is refused (the key is what authenticates the account, so anyone
+//! who knows the account number could otherwise raise its alarms), and these always get `NAK`:
+//! unparseable frames,
 //! unknown accounts (the account lookup returns `None`), events without an account, encrypted
 //! messages without a usable key or that do not decrypt. `DUH` answers unknown ID tokens and
 //! messages none of whose events is in [`SIA_TABLE`] / [`CID_TABLE`] (e.g. burglary, which the
@@ -76,7 +78,7 @@ impl fmt::Debug for Account {
 pub enum Integrity {
     /// NAK every defect, as the standard says.
     Strict,
-    /// Accept CRC/length/header/clock defects of unencrypted messages, with a warning.
+    /// Accept CRC, length and header defects, with a warning.
     #[default]
     Lenient,
 }
@@ -121,13 +123,13 @@ pub enum Reason {
     /// The ciphertext is malformed or the key is wrong.
     #[error("message does not decrypt")]
     Decrypt,
-    /// An unencrypted message from an account configured with a key.
+    /// An unencrypted message from an account configured with a key (always refused).
     #[error("unencrypted message from account {0}, which has a key")]
     Unencrypted(String),
     /// An encrypted message without timestamp.
     #[error("encrypted message without timestamp")]
     MissingTimestamp,
-    /// The timestamp is outside −40 s … +20 s of now.
+    /// The timestamp is outside −40 s … +20 s of now (always refused).
     #[error("timestamp {skew_s} s from now, outside the window")]
     StaleTimestamp {
         /// Message time minus now.
@@ -312,7 +314,7 @@ fn accept(
 ) -> Result<(Vec<Report>, Option<Vec<u8>>), Reason> {
     check_integrity(m, state)?;
     let key = check_account(m, state)?;
-    check_time(m, state, now)?;
+    check_time(m, now)?;
     let mut reports = event_reports(m)?;
     if let Some(account) = &m.account {
         if state.first_login(account) {
@@ -352,15 +354,13 @@ fn check_account(m: &Message, state: &mut Session) -> Result<Option<Vec<u8>>, Re
     match state.account(account) {
         None => Err(Reason::UnknownAccount(account.clone())),
         Some(Account::Aes(key)) if m.encrypted => Ok(Some(key)),
-        Some(Account::Aes(_)) => state
-            .tolerate(Reason::Unencrypted(account.clone()))
-            .map(|()| None),
+        Some(Account::Aes(_)) => Err(Reason::Unencrypted(account.clone())),
         Some(Account::Plain) if m.encrypted => Err(Reason::NoKey(account.clone())),
         Some(Account::Plain) => Ok(None),
     }
 }
 
-fn check_time(m: &Message, state: &mut Session, now: i64) -> Result<(), Reason> {
+fn check_time(m: &Message, now: i64) -> Result<(), Reason> {
     let Some(ts) = m.timestamp else {
         return if m.encrypted {
             Err(Reason::MissingTimestamp)
@@ -370,13 +370,9 @@ fn check_time(m: &Message, state: &mut Session, now: i64) -> Result<(), Reason> 
     };
     let skew_s = ts.saturating_sub(now);
     if (-MAX_AGE_S..=MAX_AHEAD_S).contains(&skew_s) {
-        return Ok(());
-    }
-    let stale = Reason::StaleTimestamp { skew_s };
-    if m.encrypted {
-        Err(stale)
+        Ok(())
     } else {
-        state.tolerate(stale)
+        Err(Reason::StaleTimestamp { skew_s })
     }
 }
 
@@ -418,6 +414,7 @@ fn mapping_report(
             raw_code,
         }),
         Mapping::Restore => Some(Report::Restore { raw_code }),
+        Mapping::Cancel => Some(Report::Cancel { raw_code }),
         Mapping::LinkTest => Some(Report::LinkTest),
         Mapping::Info => None,
     }

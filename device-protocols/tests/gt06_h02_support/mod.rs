@@ -1,4 +1,4 @@
-//! Loading the shared real-device vectors for the GT06 and H02 tests.
+//! Loading the real-device vectors (tests/vectors) for the GT06 and H02 tests.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -6,12 +6,10 @@ use std::path::PathBuf;
 use onekey_device_protocols::report::AlarmKind;
 use onekey_device_protocols::{Location, Report};
 
-/// `$ONEKEY_VECTORS`, else `<repo>/../shared/vectors` (the manifest dir is `<repo>/device-protocols`).
+/// The real-device vectors kept in the repository (`device-protocols/tests/vectors`, provenance in
+/// its README).
 pub fn vectors_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("ONEKEY_VECTORS") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors"))
 }
 
 /// Reads a vector file, failing the test loudly when it is missing.
@@ -19,8 +17,7 @@ pub fn read_vectors(name: &str) -> String {
     let path = vectors_dir().join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "vector file {} not readable ({e}); the shared vectors must sit at <repo>/../shared/vectors \
-             or be pointed to by ONEKEY_VECTORS",
+            "vector file {} not readable ({e}); it belongs in device-protocols/tests/vectors",
             path.display()
         )
     })

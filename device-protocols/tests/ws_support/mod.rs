@@ -1,4 +1,4 @@
-//! Loading the shared real-device vectors for the watch and SIA tests.
+//! Loading the real-device vectors (tests/vectors) for the watch and SIA tests.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -36,15 +36,13 @@ impl Row {
     }
 }
 
-/// `$ONEKEY_VECTORS`, else `$CARGO_MANIFEST_DIR/../../shared/vectors`. Panics when missing, so
-/// that a checkout without the vectors fails instead of silently passing.
+/// The real-device vectors kept in the repository (`device-protocols/tests/vectors`, provenance in
+/// its README). Panics when missing, so that a broken checkout fails instead of silently passing.
 pub fn vectors_dir() -> PathBuf {
-    let dir = std::env::var_os("ONEKEY_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"));
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
     assert!(
         dir.join("README.md").is_file(),
-        "device vectors not found at {} — clone `shared/` beside the repository or set ONEKEY_VECTORS",
+        "device vectors not found at {}",
         dir.display()
     );
     dir
