@@ -32,7 +32,8 @@ pub struct AreaInput {
 /// Fields to create or replace an elder.
 #[derive(Debug, Clone, Deserialize, serde::Serialize, utoipa::ToSchema)]
 pub struct ElderInput {
-    /// Full name.
+    /// Full name (not blank).
+    #[schema(pattern = "\\S")]
     pub name: String,
     /// Phone at home.
     #[serde(default)]
@@ -40,8 +41,10 @@ pub struct ElderInput {
     /// Address.
     pub address: String,
     /// Latitude.
+    #[schema(minimum = -90.0, maximum = 90.0)]
     pub lat: f64,
     /// Longitude.
+    #[schema(minimum = -180.0, maximum = 180.0)]
     pub lon: f64,
     /// Grid.
     #[serde(default)]
@@ -74,7 +77,8 @@ fn default_checkin_hours() -> i64 {
 pub struct DeviceInput {
     /// `native`, `gt06`, `watch`, `h02`, `sia` or `mqtt`.
     pub protocol: String,
-    /// Identity on the wire.
+    /// Identity on the wire (not blank).
+    #[schema(pattern = "\\S")]
     pub ident: String,
     /// Per-device secret, hex: 32 bytes for the native protocol, an AES key for DC-09 accounts.
     #[serde(default)]
@@ -90,6 +94,7 @@ pub struct DeviceInput {
     pub enabled: bool,
     /// Heartbeat period in seconds (default 300).
     #[serde(default = "default_heartbeat")]
+    #[schema(minimum = 10, maximum = 86400)]
     pub heartbeat_s: i64,
 }
 
@@ -104,7 +109,8 @@ fn default_heartbeat() -> i64 {
 /// Fields to create or replace a responder.
 #[derive(Debug, Clone, Deserialize, serde::Serialize, utoipa::ToSchema)]
 pub struct ResponderInput {
-    /// Name.
+    /// Name (not blank).
+    #[schema(pattern = "\\S")]
     pub name: String,
     /// Phone.
     pub phone: String,
@@ -120,8 +126,10 @@ pub struct ResponderInput {
     #[serde(default)]
     pub grid_id: Option<i64>,
     /// Home latitude.
+    #[schema(minimum = -90.0, maximum = 90.0)]
     pub home_lat: f64,
     /// Home longitude.
+    #[schema(minimum = -180.0, maximum = 180.0)]
     pub home_lon: f64,
     /// Most tasks at once (default 1).
     #[serde(default = "default_max_tasks")]
@@ -129,9 +137,14 @@ pub struct ResponderInput {
     /// Recurring weekly shifts (default none): available inside them without going on duty.
     #[serde(default)]
     pub shifts: Vec<Shift>,
-    /// Password for the responder app (stored as an Argon2 hash).
+    /// Password for the responder app, 8 to 1024 bytes (stored as an Argon2 hash; never
+    /// returned).
     #[serde(default, skip_serializing)]
+    #[schema(write_only, min_length = 8, max_length = 1024)]
     pub password: Option<String>,
+    /// How offers reach them: `app` (default) or `sms` (no app).
+    #[serde(default)]
+    pub notify_by: crate::domain::NotifyBy,
 }
 
 fn default_max_tasks() -> i64 {
@@ -149,6 +162,60 @@ fn check_coords(lat: f64, lon: f64) -> StoreResult<()> {
             "coordinates out of range: {lat}, {lon}"
         )))
     }
+}
+
+/// The rules an elder's record must meet.
+pub fn check_elder(e: &ElderInput) -> StoreResult<()> {
+    check_coords(e.lat, e.lon)?;
+    if e.name.trim().is_empty() {
+        return Err(StoreError::Invalid("name is required".into()));
+    }
+    Ok(())
+}
+
+/// The rules a device registration must meet (`new`: a key is required for keyed protocols).
+pub fn check_device(new: bool, d: &DeviceInput) -> StoreResult<()> {
+    if !PROTOCOLS.contains(&d.protocol.as_str()) {
+        return Err(StoreError::Invalid(format!(
+            "unknown protocol {:?}; one of {PROTOCOLS:?}",
+            d.protocol
+        )));
+    }
+    if d.ident.trim().is_empty() {
+        return Err(StoreError::Invalid("ident is required".into()));
+    }
+    if let Some(secret) = &d.secret_hex {
+        let bytes =
+            hex::decode(secret).map_err(|_| StoreError::Invalid("secret_hex is not hex".into()))?;
+        if d.protocol == "native" && bytes.len() != 32 {
+            return Err(StoreError::Invalid(
+                "a native device's secret is 32 bytes (64 hex digits)".into(),
+            ));
+        }
+    } else if new && matches!(d.protocol.as_str(), "native" | "mqtt") {
+        return Err(StoreError::Invalid(
+            "secret_hex is required for this protocol".into(),
+        ));
+    }
+    if !(10..=86_400).contains(&d.heartbeat_s) {
+        return Err(StoreError::Invalid("heartbeat_s must be 10..86400".into()));
+    }
+    Ok(())
+}
+
+/// The rules a responder's record must meet.
+pub fn check_responder(r: &ResponderInput) -> StoreResult<()> {
+    check_coords(r.home_lat, r.home_lon)?;
+    if r.name.trim().is_empty() {
+        return Err(StoreError::Invalid("name is required".into()));
+    }
+    if let Some(bad) = r.shifts.iter().find(|s| !s.is_valid()) {
+        return Err(StoreError::Invalid(format!(
+            "invalid shift {bad:?}: weekdays is a bit set (bit 0 = Monday), times are minutes \
+             after midnight (0–1440)"
+        )));
+    }
+    Ok(())
 }
 
 impl Store {
@@ -219,12 +286,29 @@ impl Store {
         Ok(rows.iter().map(rows::area).collect::<Result<_, _>>()?)
     }
 
+    /// The ids of the grids inside area `id` (itself, when it is a grid).
+    pub async fn grids_under(&self, id: i64) -> StoreResult<Vec<i64>> {
+        let areas = self.list_areas().await?;
+        let mut inside = vec![id];
+        let mut grids = Vec::new();
+        while let Some(parent) = inside.pop() {
+            for a in &areas {
+                if a.id == parent && a.level == AreaLevel::Grid {
+                    grids.push(a.id);
+                }
+                if a.parent_id == Some(parent) && inside.len() < areas.len() {
+                    inside.push(a.id);
+                }
+            }
+        }
+        grids.sort_unstable();
+        grids.dedup();
+        Ok(grids)
+    }
+
     /// Creates (`id = None`) or replaces an elder.
     pub async fn save_elder(&self, id: Option<i64>, e: &ElderInput) -> StoreResult<Elder> {
-        check_coords(e.lat, e.lon)?;
-        if e.name.trim().is_empty() {
-            return Err(StoreError::Invalid("name is required".into()));
-        }
+        check_elder(e)?;
         let contacts = serde_json::to_string(&e.contacts).unwrap_or_else(|_| "[]".into());
         let living = serde_json::to_value(e.living)
             .ok()
@@ -290,31 +374,7 @@ impl Store {
 
     /// Registers (`id = None`) or replaces a device.
     pub async fn save_device(&self, id: Option<i64>, d: &DeviceInput) -> StoreResult<Device> {
-        if !PROTOCOLS.contains(&d.protocol.as_str()) {
-            return Err(StoreError::Invalid(format!(
-                "unknown protocol {:?}; one of {PROTOCOLS:?}",
-                d.protocol
-            )));
-        }
-        if d.ident.trim().is_empty() {
-            return Err(StoreError::Invalid("ident is required".into()));
-        }
-        if let Some(secret) = &d.secret_hex {
-            let bytes = hex::decode(secret)
-                .map_err(|_| StoreError::Invalid("secret_hex is not hex".into()))?;
-            if d.protocol == "native" && bytes.len() != 32 {
-                return Err(StoreError::Invalid(
-                    "a native device's secret is 32 bytes (64 hex digits)".into(),
-                ));
-            }
-        } else if id.is_none() && matches!(d.protocol.as_str(), "native" | "mqtt") {
-            return Err(StoreError::Invalid(
-                "secret_hex is required for this protocol".into(),
-            ));
-        }
-        if !(10..=86_400).contains(&d.heartbeat_s) {
-            return Err(StoreError::Invalid("heartbeat_s must be 10..86400".into()));
-        }
+        check_device(id.is_none(), d)?;
         let sql = match id {
             None => format!(
                 "INSERT INTO devices (protocol, ident, secret_hex, model, elder_id, enabled, heartbeat_s, updated_at) \
@@ -379,8 +439,9 @@ impl Store {
         ident: &str,
     ) -> StoreResult<Option<DeviceCredentials>> {
         let row = sqlx::query(
-            "SELECT id, elder_id, secret_hex, enabled, heartbeat_s, last_seq FROM devices \
-             WHERE protocol = $1 AND ident = $2",
+            "SELECT d.id, d.elder_id, e.grid_id, d.secret_hex, d.enabled, d.heartbeat_s, d.last_seq \
+             FROM devices d LEFT JOIN elders e ON e.id = d.elder_id \
+             WHERE d.protocol = $1 AND d.ident = $2",
         )
         .bind(protocol)
         .bind(ident)
@@ -391,6 +452,7 @@ impl Store {
         Ok(Some(DeviceCredentials {
             device_id: row.try_get("id")?,
             elder_id: row.try_get("elder_id")?,
+            grid_id: row.try_get("grid_id")?,
             secret: secret.and_then(|s| hex::decode(s).ok()).unwrap_or_default(),
             enabled: row.try_get::<i64, _>("enabled")? != 0,
             heartbeat_s: row.try_get("heartbeat_s")?,
@@ -404,33 +466,23 @@ impl Store {
         id: Option<i64>,
         r: &ResponderInput,
     ) -> StoreResult<Responder> {
-        check_coords(r.home_lat, r.home_lon)?;
-        if r.name.trim().is_empty() {
-            return Err(StoreError::Invalid("name is required".into()));
-        }
-        if let Some(bad) = r.shifts.iter().find(|s| !s.is_valid()) {
-            return Err(StoreError::Invalid(format!(
-                "invalid shift {bad:?}: weekdays is a bit set (bit 0 = Monday), times are minutes \
-                 after midnight (0–1440)"
-            )));
-        }
+        check_responder(r)?;
         let skills = serde_json::to_string(&r.skills).unwrap_or_else(|_| "[]".into());
         let shifts = serde_json::to_string(&r.shifts).unwrap_or_else(|_| "[]".into());
-        let hash = r
-            .password
-            .as_deref()
-            .map(super::accounts::hash_password)
-            .transpose()?;
+        let hash = match r.password.as_deref() {
+            Some(p) => Some(super::accounts::hash_password_async(p).await?),
+            None => None,
+        };
         let sql = match id {
             None => format!(
                 "INSERT INTO responders (name, phone, kind, team, skills, grid_id, home_lat, home_lon, max_tasks, \
-                 password_hash, updated_at, shifts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                 password_hash, updated_at, shifts, notify_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
                  RETURNING {RESPONDER_COLUMNS}"
             ),
             Some(_) => format!(
                 "UPDATE responders SET name = $1, phone = $2, kind = $3, team = $4, skills = $5, grid_id = $6, \
                  home_lat = $7, home_lon = $8, max_tasks = $9, password_hash = COALESCE($10, password_hash), \
-                 updated_at = $11, shifts = $12 WHERE id = $13 RETURNING {RESPONDER_COLUMNS}"
+                 updated_at = $11, shifts = $12, notify_by = $13 WHERE id = $14 RETURNING {RESPONDER_COLUMNS}"
             ),
         };
         let mut q = sqlx::query(&sql)
@@ -445,7 +497,8 @@ impl Store {
             .bind(r.max_tasks)
             .bind(hash)
             .bind(now_millis())
-            .bind(shifts);
+            .bind(shifts)
+            .bind(r.notify_by.as_str());
         if let Some(id) = id {
             q = q.bind(id);
         }
@@ -467,10 +520,10 @@ impl Store {
         Ok(row.as_ref().map(rows::responder).transpose()?)
     }
 
-    /// Responders, by name.
+    /// Active responders, by name (disabled ones are left out, so dispatch never offers to them).
     pub async fn list_responders(&self, limit: i64) -> StoreResult<Vec<Responder>> {
         let rows = sqlx::query(&format!(
-            "SELECT {RESPONDER_COLUMNS} FROM responders ORDER BY name LIMIT $1"
+            "SELECT {RESPONDER_COLUMNS} FROM responders WHERE active = 1 ORDER BY name LIMIT $1"
         ))
         .bind(limit)
         .fetch_all(&self.pool)
@@ -486,6 +539,8 @@ pub struct DeviceCredentials {
     pub device_id: i64,
     /// Elder.
     pub elder_id: Option<i64>,
+    /// The elder's grid.
+    pub grid_id: Option<i64>,
     /// Secret key bytes (empty when none is set).
     pub secret: Vec<u8>,
     /// Whether frames are accepted.

@@ -1,26 +1,116 @@
-//! Dispatch persistence: the engine's state per incident (optimistic versioning), offers with
-//! exactly-once seats, durable timers claimed under a lease across instances, and the per-elder
-//! welfare timers.
+//! Dispatch persistence: one engine step written in one transaction ([`Store::write_step`]:
+//! state with a version check, offers with exactly-once seats, timers, incident events, outgoing
+//! notifications, attention), durable timers claimed under a lease across instances, and the
+//! per-elder welfare timers.
 
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
-use super::{Backend, Store, StoreResult};
-use crate::domain::{IncidentStatus, Millis};
+use super::notifications::{self, NewNotification, Notification};
+use super::{Backend, Store, StoreError, StoreResult};
+use crate::domain::{IncidentEvent, IncidentStatus, Millis};
 
-/// What an accept achieved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AcceptOutcome {
-    /// This responder holds seat `seat` of slot `slot`.
-    Won {
-        /// Team slot.
-        slot: i64,
-        /// Seat within the slot (0-based).
-        seat: i64,
+/// What triggered a step, consumed in the step's own transaction so it takes effect once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Consume {
+    /// A dispatch inbox entry (its timer key): deleted.
+    Inbox(String),
+    /// A timer this instance claimed: marked fired, if still claimed by `me` at `due_at`.
+    Timer {
+        /// Timer key.
+        key: String,
+        /// The claiming instance.
+        me: String,
+        /// The due time it was claimed at.
+        due_at: Millis,
     },
-    /// Every seat of the slot is taken, or the offer is no longer open.
-    Taken,
-    /// This responder has no offer for this incident.
-    NotOffered,
+}
+
+/// One offer row as the step leaves it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfferWrite {
+    /// Responder.
+    pub responder_id: i64,
+    /// Team slot.
+    pub slot: i64,
+    /// Role in the team.
+    pub role: String,
+    /// `pending`, `accepted`, `arrived`, `completed`, `declined`, `expired`, `withdrawn`.
+    pub status: &'static str,
+    /// Seat within the slot while the responder holds the task.
+    pub seat: Option<i64>,
+    /// When it was sent.
+    pub sent_at: Millis,
+    /// When it lapses unless answered.
+    pub expires_at: Millis,
+}
+
+/// A timer the step starts or cancels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimerWrite {
+    /// Start or move.
+    Schedule {
+        /// Name within the incident (`round:2`, `sla:ack`).
+        name: String,
+        /// Due time.
+        due: Millis,
+    },
+    /// Delete if not fired.
+    Cancel {
+        /// Name within the incident.
+        name: String,
+    },
+}
+
+/// An incident event the step appends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventWrite {
+    /// Kind.
+    pub kind: String,
+    /// Actor.
+    pub actor: String,
+    /// Details.
+    pub detail: serde_json::Value,
+}
+
+/// Everything one dispatch step decided, for [`Store::write_step`].
+#[derive(Debug, Clone, Default)]
+pub struct StepWrite {
+    /// The incident.
+    pub incident_id: i64,
+    /// The state to save: `(expected version or None for a new one, JSON, needs a timer)`.
+    pub state: Option<(Option<i64>, String, bool)>,
+    /// What triggered the step.
+    pub consume: Option<Consume>,
+    /// Offer rows that changed, releases before new holders.
+    pub offers: Vec<OfferWrite>,
+    /// Lifecycle steps reached (`dispatching`, `accepted`, `on_scene`).
+    pub progress: Vec<IncidentStatus>,
+    /// Timers.
+    pub timers: Vec<TimerWrite>,
+    /// Incident events.
+    pub events: Vec<EventWrite>,
+    /// Why an operator is needed now, if the step says so.
+    pub attention: Vec<String>,
+    /// Messages to send.
+    pub notifications: Vec<NewNotification>,
+    /// When.
+    pub at: Millis,
+}
+
+/// What [`Store::write_step`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepCommit {
+    /// Committed: the events appended and the notifications queued, in order.
+    Committed {
+        /// Appended incident events.
+        events: Vec<IncidentEvent>,
+        /// Queued notifications.
+        notifications: Vec<Notification>,
+    },
+    /// Someone saved the state first: reload and step again.
+    Raced,
+    /// The trigger was already consumed (by another instance, or a stale timer): nothing to do.
+    AlreadyConsumed,
 }
 
 /// A timer this instance claimed and must now act on.
@@ -79,6 +169,81 @@ pub fn welfare_elder(key: &str) -> Option<i64> {
 }
 
 impl Store {
+    /// Writes one dispatch step in one transaction: consumes its trigger, saves the state with a
+    /// version check, and writes offers, lifecycle progress, timers, events, attention and
+    /// notifications. Nothing of it is visible unless all of it is.
+    pub async fn write_step(&self, w: &StepWrite) -> StoreResult<StepCommit> {
+        let mut tx = super::begin_ordered(&self.pool, self.backend).await?;
+        if let Some(consume) = &w.consume
+            && !consume_trigger(&mut tx, consume, w.at).await?
+        {
+            return Ok(StepCommit::AlreadyConsumed);
+        }
+        if let Some((expected, state, needs_timer)) = &w.state
+            && !save_state(&mut tx, w.incident_id, *expected, state, *needs_timer, w.at).await?
+        {
+            return Ok(StepCommit::Raced);
+        }
+        for offer in &w.offers {
+            write_offer(&mut tx, w.incident_id, offer, w.at).await?;
+        }
+        for step in &w.progress {
+            mark_progress(&mut tx, w.incident_id, *step, w.at).await?;
+        }
+        for timer in &w.timers {
+            match timer {
+                TimerWrite::Schedule { name, due } => {
+                    let key = timer_key(w.incident_id, name);
+                    schedule(&mut tx, &key, Some(w.incident_id), name, *due).await?
+                }
+                TimerWrite::Cancel { name } => {
+                    sqlx::query("DELETE FROM dispatch_timers WHERE key = $1 AND fired_at IS NULL")
+                        .bind(timer_key(w.incident_id, name))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        let mut events = Vec::with_capacity(w.events.len());
+        for e in &w.events {
+            events.push(
+                super::events::append_event(
+                    &mut tx,
+                    w.incident_id,
+                    w.at,
+                    &e.kind,
+                    &e.actor,
+                    e.detail.clone(),
+                )
+                .await?,
+            );
+        }
+        for reason in &w.attention {
+            if let Some(e) = notifications::raise_attention(
+                &mut tx,
+                w.incident_id,
+                reason,
+                serde_json::json!({}),
+                w.at,
+            )
+            .await?
+            {
+                events.push(e);
+            }
+        }
+        let mut queued = Vec::with_capacity(w.notifications.len());
+        for n in &w.notifications {
+            if let Some(q) = notifications::insert(&mut tx, n, w.at).await? {
+                queued.push(q);
+            }
+        }
+        tx.commit().await?;
+        Ok(StepCommit::Committed {
+            events,
+            notifications: queued,
+        })
+    }
+
     /// The engine state of an incident as `(version, json)`, if dispatch started.
     pub async fn load_dispatch_state(
         &self,
@@ -94,154 +259,17 @@ impl Store {
         })
     }
 
-    /// Saves engine state if nobody else wrote since `expected` (`None`: must not exist yet).
-    /// Returns false on a lost race: reload and step again.
-    pub async fn save_dispatch_state(
-        &self,
-        incident_id: i64,
-        expected: Option<i64>,
-        state: &str,
-        at: Millis,
-    ) -> StoreResult<bool> {
-        let done =
-            match expected {
-                None => {
-                    sqlx::query(
-                        "INSERT INTO dispatch_states (incident_id, version, state, updated_at) \
-                 VALUES ($1, 1, $2, $3) ON CONFLICT (incident_id) DO NOTHING",
-                    )
-                    .bind(incident_id)
-                    .bind(state)
-                    .bind(at)
-                    .execute(&self.pool)
-                    .await?
-                }
-                Some(v) => sqlx::query(
-                    "UPDATE dispatch_states SET version = version + 1, state = $2, updated_at = $3 \
-                 WHERE incident_id = $1 AND version = $4",
-                )
-                .bind(incident_id)
-                .bind(state)
-                .bind(at)
-                .bind(v)
-                .execute(&self.pool)
-                .await?,
-            };
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Records an offer (idempotent per incident and responder). An offer made again to a
-    /// responder who declined, let it expire or was withdrawn (an operator's choice) opens it anew;
-    /// a responder holding the task keeps their row.
-    pub async fn record_offer(
-        &self,
-        incident_id: i64,
-        responder_id: i64,
-        slot: i64,
-        role: &str,
-        sent_at: Millis,
-        expires_at: Millis,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO dispatch_offers \
-             (incident_id, responder_id, slot, role, status, sent_at, expires_at) \
-             VALUES ($1, $2, $3, $4, 'pending', $5, $6) \
-             ON CONFLICT (incident_id, responder_id) DO UPDATE SET slot = excluded.slot, \
-             role = excluded.role, status = 'pending', seat = NULL, sent_at = excluded.sent_at, \
-             expires_at = excluded.expires_at, answered_at = NULL \
-             WHERE dispatch_offers.status NOT IN ('accepted', 'arrived', 'completed')",
-        )
-        .bind(incident_id)
-        .bind(responder_id)
-        .bind(slot)
-        .bind(role)
-        .bind(sent_at)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Accepts an offer: the responder takes the lowest free seat of the offer's slot, of which
-    /// there are `seats`. Exactly one accept wins each seat, across instances: the conditional
-    /// UPDATE only touches an open offer, and the unique index on (incident, slot, seat) refuses
-    /// a second holder of the same seat.
-    pub async fn accept_offer(
-        &self,
-        incident_id: i64,
-        responder_id: i64,
-        seats: i64,
-        at: Millis,
-    ) -> StoreResult<AcceptOutcome> {
+    /// Whether `responder_id`'s offer for `incident_id` is still waiting for an answer.
+    pub async fn offer_pending(&self, incident_id: i64, responder_id: i64) -> StoreResult<bool> {
         let row = sqlx::query(
-            "SELECT slot, status, seat FROM dispatch_offers \
-             WHERE incident_id = $1 AND responder_id = $2",
+            "SELECT COUNT(*) FROM dispatch_offers WHERE incident_id = $1 AND responder_id = $2 \
+             AND status = 'pending'",
         )
         .bind(incident_id)
         .bind(responder_id)
-        .fetch_optional(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        let Some(row) = row else {
-            return Ok(AcceptOutcome::NotOffered);
-        };
-        let slot: i64 = row.try_get(0)?;
-        if let Some(seat) = row.try_get::<Option<i64>, _>(2)? {
-            return Ok(AcceptOutcome::Won { slot, seat }); // a retried accept
-        }
-        for seat in 0..seats.max(1) {
-            let result = sqlx::query(
-                "UPDATE dispatch_offers SET status = 'accepted', seat = $3, answered_at = $4 \
-                 WHERE incident_id = $1 AND responder_id = $2 \
-                 AND status IN ('pending', 'expired') AND seat IS NULL",
-            )
-            .bind(incident_id)
-            .bind(responder_id)
-            .bind(seat)
-            .bind(at)
-            .execute(&self.pool)
-            .await;
-            match result {
-                Ok(r) if r.rows_affected() == 1 => return Ok(AcceptOutcome::Won { slot, seat }),
-                Ok(_) => return Ok(AcceptOutcome::Taken),
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(AcceptOutcome::Taken)
-    }
-
-    /// Moves an offer from one of `from` to `to` (decline, expire, withdraw, arrive, complete);
-    /// false when it was in none of them. Leaving the task (withdrawn, expired, declined) frees
-    /// the seat for the next accept.
-    pub async fn set_offer_status(
-        &self,
-        incident_id: i64,
-        responder_id: i64,
-        from: &[&str],
-        to: &str,
-        at: Millis,
-    ) -> StoreResult<bool> {
-        let list = from
-            .iter()
-            .filter(|s| s.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
-            .map(|s| format!("'{s}'"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        if list.is_empty() {
-            return Ok(false);
-        }
-        let r = sqlx::query(&format!(
-            "UPDATE dispatch_offers SET status = $3, answered_at = COALESCE(answered_at, $4), \
-             seat = CASE WHEN $3 IN ('withdrawn', 'expired', 'declined') THEN NULL ELSE seat END \
-             WHERE incident_id = $1 AND responder_id = $2 AND status IN ({list})"
-        ))
-        .bind(incident_id)
-        .bind(responder_id)
-        .bind(to)
-        .bind(at)
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        Ok(row.try_get::<i64, _>(0)? > 0)
     }
 
     /// A responder's offers and tasks that are still live, newest first.
@@ -293,43 +321,29 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
-    /// Moves an open incident's lifecycle forward as dispatch progresses: `dispatching` at the
-    /// first offer, `accepted` at the first acceptance, `on_scene` at the first arrival. Sets
-    /// each timestamp once and never moves the status backwards.
-    pub async fn mark_dispatch_progress(
-        &self,
-        incident_id: i64,
-        step: IncidentStatus,
-        at: Millis,
-    ) -> StoreResult<()> {
-        let (column, earlier) = match step {
-            IncidentStatus::Dispatching => ("dispatched_at", "'new', 'acknowledged'"),
-            IncidentStatus::Accepted => ("accepted_at", "'new', 'acknowledged', 'dispatching'"),
-            IncidentStatus::OnScene => (
-                "on_scene_at",
-                "'new', 'acknowledged', 'dispatching', 'accepted'",
-            ),
-            _ => return Ok(()),
-        };
-        sqlx::query(&format!(
-            "UPDATE incidents SET {column} = COALESCE({column}, $2), \
-             status = CASE WHEN status IN ({earlier}) THEN $3 ELSE status END \
-             WHERE id = $1 AND status <> 'closed'"
-        ))
-        .bind(incident_id)
-        .bind(at)
-        .bind(step.as_str())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    /// How a responder is reached: their phone, and whether they have no app (`notify_by = sms`).
+    pub async fn responder_reach(&self, responder_id: i64) -> StoreResult<Option<(String, bool)>> {
+        let row = sqlx::query("SELECT phone, notify_by FROM responders WHERE id = $1")
+            .bind(responder_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => {
+                let by: String = r.try_get(1)?;
+                Some((r.try_get(0)?, by == "sms"))
+            }
+            None => None,
+        })
     }
 
     /// The responder registered with `phone` (how an elder's key-holding contact is found).
     pub async fn responder_id_by_phone(&self, phone: &str) -> StoreResult<Option<i64>> {
-        let row = sqlx::query("SELECT id FROM responders WHERE phone = $1 ORDER BY id LIMIT 1")
-            .bind(phone)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id FROM responders WHERE phone = $1 AND active = 1 ORDER BY id LIMIT 1",
+        )
+        .bind(phone)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(match row {
             Some(r) => Some(r.try_get(0)?),
             None => None,
@@ -360,17 +374,9 @@ impl Store {
         name: &str,
         due_at: Millis,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO dispatch_timers (key, incident_id, name, due_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (key) DO UPDATE SET due_at = excluded.due_at, fired_at = NULL, \
-             fired_by = NULL, claimed_by = NULL, claimed_until = NULL",
-        )
-        .bind(key)
-        .bind(incident_id)
-        .bind(name)
-        .bind(due_at)
-        .execute(&self.pool)
-        .await?;
+        let mut tx = self.pool.begin().await?;
+        schedule(&mut tx, key, incident_id, name, due_at).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -468,7 +474,7 @@ impl Store {
             "INSERT INTO dispatch_timers (key, incident_id, name, due_at) \
              SELECT 'elder:' || e.id || '/welfare', NULL, 'welfare', \
              $1 + (CASE WHEN e.checkin_hours < 1 THEN 1 ELSE e.checkin_hours END) * $2 \
-             FROM elders e WHERE EXISTS \
+             FROM elders e WHERE e.active = 1 AND EXISTS \
              (SELECT 1 FROM devices d WHERE d.elder_id = e.id AND d.enabled = 1) \
              ON CONFLICT (key) DO NOTHING",
         )
@@ -502,14 +508,37 @@ impl Store {
         detail: serde_json::Value,
         at: Millis,
     ) -> StoreResult<Option<crate::domain::IncidentEvent>> {
-        let category = crate::domain::Category::Welfare;
+        self.open_system_incident(
+            elder_id,
+            None,
+            crate::domain::Category::Welfare,
+            kind,
+            detail,
+            at,
+        )
+        .await
+    }
+
+    /// Opens an incident the server itself raises (a welfare visit, a silent device) for an elder,
+    /// unless one of that category is already open. Returns its `opened` event when opened now
+    /// (which also enters the dispatch inbox).
+    pub async fn open_system_incident(
+        &self,
+        elder_id: i64,
+        device_id: Option<i64>,
+        category: crate::domain::Category,
+        kind: &str,
+        detail: serde_json::Value,
+        at: Millis,
+    ) -> StoreResult<Option<crate::domain::IncidentEvent>> {
         let mut tx = super::begin_ordered(&self.pool, self.backend).await?;
         let created = sqlx::query(
             "INSERT INTO incidents (elder_id, device_id, category, kind, priority, status, \
-             open_key, received_at, stored_at) VALUES ($1, NULL, $2, $3, $4, 'new', $5, $6, $6) \
+             open_key, received_at, stored_at) VALUES ($1, $2, $3, $4, $5, 'new', $6, $7, $7) \
              ON CONFLICT (open_key) DO NOTHING RETURNING id",
         )
         .bind(elder_id)
+        .bind(device_id)
         .bind(category.as_str())
         .bind(kind)
         .bind(category.priority())
@@ -522,9 +551,67 @@ impl Store {
         };
         let id: i64 = row.try_get(0)?;
         let event =
-            super::intake_batch::append_event(&mut tx, id, at, "opened", "system", detail).await?;
+            super::events::append_event(&mut tx, id, at, "opened", "system", detail).await?;
         tx.commit().await?;
         Ok(Some(event))
+    }
+
+    /// Enabled devices of elders that have said nothing for longer than `heartbeats` of their
+    /// heartbeat periods (plus `margin_ms`) — a device never heard from counts from its
+    /// registration or last change — whose elder has no open technical incident, and that
+    /// were not flagged already for this silence (one incident per silence: closing it after a
+    /// visit does not raise the same silence again; a device heard from again can be flagged
+    /// anew): `(device id, elder id, last seen)`.
+    pub async fn silent_devices(
+        &self,
+        now: Millis,
+        heartbeats: i64,
+        margin_ms: Millis,
+        limit: i64,
+    ) -> StoreResult<Vec<(i64, i64, Millis)>> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.elder_id, COALESCE(d.last_seen, d.updated_at) AS seen FROM devices d \
+             WHERE d.enabled = 1 AND d.elder_id IS NOT NULL \
+             AND COALESCE(d.last_seen, d.updated_at) + d.heartbeat_s * 1000 * $2 + $3 < $1 \
+             AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.open_key = \
+                 'elder:' || d.elder_id || ':technical') \
+             AND NOT EXISTS (SELECT 1 FROM incidents s WHERE s.device_id = d.id \
+                 AND s.kind = 'silent_device' \
+                 AND s.received_at >= COALESCE(d.last_seen, d.updated_at)) \
+             ORDER BY seen LIMIT $4",
+        )
+        .bind(now)
+        .bind(heartbeats)
+        .bind(margin_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+
+    /// Open incidents that dispatch lost track of: no dispatch state, or a state that implies a
+    /// timer, and no pending timer (nor inbox entry) at all, stored before `before`. The
+    /// reconciler steps each again; the figure should stay 0.
+    pub async fn incidents_needing_repair(
+        &self,
+        before: Millis,
+        limit: i64,
+    ) -> StoreResult<Vec<i64>> {
+        let found = sqlx::query(
+            "SELECT i.id FROM incidents i LEFT JOIN dispatch_states s ON s.incident_id = i.id \
+             WHERE i.status <> 'closed' AND i.stored_at <= $1 \
+             AND (s.incident_id IS NULL OR s.needs_timer = 1) \
+             AND NOT EXISTS (SELECT 1 FROM dispatch_timers t \
+                             WHERE t.incident_id = i.id AND t.fired_at IS NULL) \
+             ORDER BY i.id LIMIT $2",
+        )
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        found.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
     /// Timers not yet fired, soonest first (for the console and tests).
@@ -546,4 +633,160 @@ fn due_timer(r: &sqlx::any::AnyRow) -> StoreResult<DueTimer> {
         name: r.try_get(2)?,
         due_at: r.try_get(3)?,
     })
+}
+
+async fn schedule(
+    tx: &mut Transaction<'static, Any>,
+    key: &str,
+    incident_id: Option<i64>,
+    name: &str,
+    due_at: Millis,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO dispatch_timers (key, incident_id, name, due_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (key) DO UPDATE SET due_at = excluded.due_at, fired_at = NULL, \
+         fired_by = NULL, claimed_by = NULL, claimed_until = NULL",
+    )
+    .bind(key)
+    .bind(incident_id)
+    .bind(name)
+    .bind(due_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Consumes a step's trigger; false when it was already consumed (or the timer moved on).
+async fn consume_trigger(
+    tx: &mut Transaction<'static, Any>,
+    consume: &Consume,
+    now: Millis,
+) -> StoreResult<bool> {
+    let r = match consume {
+        Consume::Inbox(key) => {
+            sqlx::query("DELETE FROM dispatch_timers WHERE key = $1 AND fired_at IS NULL")
+                .bind(key)
+                .execute(&mut **tx)
+                .await?
+        }
+        Consume::Timer { key, me, due_at } => {
+            sqlx::query(
+                "UPDATE dispatch_timers SET fired_at = $4, fired_by = $2, claimed_until = NULL \
+                 WHERE key = $1 AND claimed_by = $2 AND due_at = $3 AND fired_at IS NULL",
+            )
+            .bind(key)
+            .bind(me)
+            .bind(*due_at)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?
+        }
+    };
+    Ok(r.rows_affected() == 1)
+}
+
+/// Saves engine state if nobody else wrote since `expected` (`None`: must not exist yet).
+async fn save_state(
+    tx: &mut Transaction<'static, Any>,
+    incident_id: i64,
+    expected: Option<i64>,
+    state: &str,
+    needs_timer: bool,
+    at: Millis,
+) -> StoreResult<bool> {
+    let done = match expected {
+        None => sqlx::query(
+            "INSERT INTO dispatch_states (incident_id, version, state, updated_at, needs_timer) \
+                 VALUES ($1, 1, $2, $3, $4) ON CONFLICT (incident_id) DO NOTHING",
+        )
+        .bind(incident_id)
+        .bind(state)
+        .bind(at)
+        .bind(i64::from(needs_timer))
+        .execute(&mut **tx)
+        .await?,
+        Some(v) => {
+            sqlx::query(
+                "UPDATE dispatch_states SET version = version + 1, state = $2, updated_at = $3, \
+                 needs_timer = $5 WHERE incident_id = $1 AND version = $4",
+            )
+            .bind(incident_id)
+            .bind(state)
+            .bind(at)
+            .bind(v)
+            .bind(i64::from(needs_timer))
+            .execute(&mut **tx)
+            .await?
+        }
+    };
+    Ok(done.rows_affected() == 1)
+}
+
+/// Writes one offer row as the engine left it. The unique index on (incident, slot, seat) is the
+/// last word on seats: two holders of one seat fail the whole step, which is then stepped again.
+async fn write_offer(
+    tx: &mut Transaction<'static, Any>,
+    incident_id: i64,
+    o: &OfferWrite,
+    at: Millis,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO dispatch_offers \
+         (incident_id, responder_id, slot, role, status, seat, sent_at, expires_at, answered_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $5 = 'pending' THEN NULL ELSE $9 END) \
+         ON CONFLICT (incident_id, responder_id) DO UPDATE SET slot = excluded.slot, \
+         role = excluded.role, status = excluded.status, seat = excluded.seat, \
+         sent_at = excluded.sent_at, expires_at = excluded.expires_at, \
+         answered_at = CASE WHEN excluded.status = 'pending' THEN NULL \
+         ELSE COALESCE(dispatch_offers.answered_at, excluded.answered_at) END",
+    )
+    .bind(incident_id)
+    .bind(o.responder_id)
+    .bind(o.slot)
+    .bind(&o.role)
+    .bind(o.status)
+    .bind(o.seat)
+    .bind(o.sent_at)
+    .bind(o.expires_at)
+    .bind(at)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Invalid(format!("incident {incident_id}: seat already held"))
+        }
+        e => e.into(),
+    })?;
+    Ok(())
+}
+
+/// Moves an open incident's lifecycle forward as dispatch progresses: `dispatching` at the first
+/// offer, `accepted` at the first acceptance, `on_scene` at the first arrival. Sets each
+/// timestamp once and never moves the status backwards.
+async fn mark_progress(
+    tx: &mut Transaction<'static, Any>,
+    incident_id: i64,
+    step: IncidentStatus,
+    at: Millis,
+) -> StoreResult<()> {
+    let (column, earlier) = match step {
+        IncidentStatus::Dispatching => ("dispatched_at", "'new', 'acknowledged'"),
+        IncidentStatus::Accepted => ("accepted_at", "'new', 'acknowledged', 'dispatching'"),
+        IncidentStatus::OnScene => (
+            "on_scene_at",
+            "'new', 'acknowledged', 'dispatching', 'accepted'",
+        ),
+        _ => return Ok(()),
+    };
+    sqlx::query(&format!(
+        "UPDATE incidents SET {column} = COALESCE({column}, $2), \
+         status = CASE WHEN status IN ({earlier}) THEN $3 ELSE status END \
+         WHERE id = $1 AND status <> 'closed'"
+    ))
+    .bind(incident_id)
+    .bind(at)
+    .bind(step.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

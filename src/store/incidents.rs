@@ -5,13 +5,14 @@ use serde_json::json;
 use sqlx::Row;
 
 use super::rows::{self, INCIDENT_COLUMNS};
-use super::{Store, StoreError, StoreResult, begin_ordered, intake_batch::append_event};
+use super::{Store, StoreError, StoreResult, begin_ordered, events::append_event};
 use crate::domain::{Category, Incident, IncidentEvent, IncidentStatus, Millis, Outcome};
 
 /// Filters for listing incidents; all optional.
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
 pub struct IncidentFilter {
-    /// Only this status (`new`, `acknowledged`, … `closed`); `open` means any but closed.
+    /// Only this status; `open` means any but closed.
+    #[param(value_type = Option<String>, pattern = "^(open|new|acknowledged|dispatching|accepted|on_scene|closed)$")]
     pub status: Option<String>,
     /// Only this category.
     pub category: Option<Category>,
@@ -19,7 +20,10 @@ pub struct IncidentFilter {
     pub elder_id: Option<i64>,
     /// Only incidents received at or after this time (ms).
     pub since: Option<Millis>,
-    /// At most this many (default 100, at most 1000).
+    /// Page through every incident in id order: only those with an id above this, oldest first
+    /// (then the urgency order above does not apply).
+    pub after: Option<i64>,
+    /// At most this many (default 100; smaller values count as 1, larger as 1000).
     pub limit: Option<i64>,
 }
 
@@ -51,10 +55,14 @@ impl Store {
         if f.since.is_some() {
             sql.push_str(&format!(" AND received_at >= ${}", next()));
         }
-        sql.push_str(" ORDER BY (CASE WHEN status = 'closed' THEN 1 ELSE 0 END), ");
-        sql.push_str(
-            "(CASE WHEN status = 'closed' THEN -received_at ELSE priority END), received_at",
-        );
+        if f.after.is_some() {
+            sql.push_str(&format!(" AND id > ${} ORDER BY id", next()));
+        } else {
+            sql.push_str(" ORDER BY (CASE WHEN status = 'closed' THEN 1 ELSE 0 END), ");
+            sql.push_str(
+                "(CASE WHEN status = 'closed' THEN -received_at ELSE priority END), received_at",
+            );
+        }
         sql.push_str(&format!(" LIMIT ${}", next()));
         let mut q = sqlx::query(&sql);
         if let Some(s) = status.filter(|s| *s != "open") {
@@ -68,6 +76,9 @@ impl Store {
         }
         if let Some(t) = f.since {
             q = q.bind(t);
+        }
+        if let Some(a) = f.after {
+            q = q.bind(a);
         }
         q = q.bind(f.limit.unwrap_or(100).clamp(1, 1000));
         let rows = q.fetch_all(&self.pool).await?;
@@ -98,6 +109,17 @@ impl Store {
             .iter()
             .map(rows::incident_event)
             .collect::<Result<_, _>>()?)
+    }
+
+    /// One incident event.
+    pub async fn get_incident_event(&self, id: i64) -> StoreResult<Option<IncidentEvent>> {
+        let row = sqlx::query(
+            "SELECT id, incident_id, at, kind, actor, detail FROM incident_events WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(rows::incident_event).transpose()?)
     }
 
     /// Incident events with an id above `after`, oldest first: the live stream's catch-up.
@@ -162,7 +184,8 @@ impl Store {
                 IncidentStatus::Closed => Err(StoreError::Invalid("incident is closed".into())),
                 _ => Ok(()),
             },
-            "acked_at = $2, acked_by = $3, status = CASE WHEN status = 'new' THEN 'acknowledged' ELSE status END",
+            "acked_at = $2, acked_by = $3, status = CASE WHEN status = 'new' THEN 'acknowledged' ELSE status END, \
+             taken_at = CASE WHEN taken_by IS NULL THEN $2 ELSE taken_at END, taken_by = COALESCE(taken_by, $3)",
             "acked_at IS NULL",
         )
         .await
@@ -181,6 +204,7 @@ impl Store {
         let false_alarm = i64::from(outcome == Outcome::FalseAlarm);
         let set = format!(
             "closed_at = $2, closed_by = $3, status = 'closed', open_key = NULL, outcome = '{}', \
+             attention = NULL, attention_at = NULL, \
              probable_false_alarm = CASE WHEN {false_alarm} = 1 THEN 1 ELSE probable_false_alarm END",
             outcome.as_str()
         );
@@ -240,7 +264,7 @@ impl Store {
     /// transaction. Returns `None` when the incident does not exist or the guard did not hold
     /// (already done), after `check` has vetted the current state.
     #[allow(clippy::too_many_arguments)]
-    async fn transition(
+    pub(super) async fn transition(
         &self,
         id: i64,
         at: Millis,

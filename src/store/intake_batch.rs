@@ -12,6 +12,7 @@
 use serde_json::json;
 use sqlx::{Any, Row, Transaction};
 
+use super::events::append_event;
 use super::{Store, StoreResult, begin_ordered};
 use crate::domain::{Category, DeviceEvent, DeviceStatus, EventBody, IncidentEvent, Millis};
 
@@ -22,6 +23,8 @@ pub enum StoreOutcome {
     Stored,
     /// Committed earlier; this was a retry.
     Duplicate,
+    /// Not stored: its native sequence number is older than the device's replay window.
+    Replayed,
 }
 
 /// What committing one event did.
@@ -110,6 +113,19 @@ async fn store_one(
     now: Millis,
     appended: &mut Vec<IncidentEvent>,
 ) -> StoreResult<Stored> {
+    // A sequenced event claims its number in the device's durable replay window, in this
+    // transaction; a retry of a recent frame ("repeat") goes on to the dedup below.
+    if let Some(seq) = event.seq.and_then(|s| u32::try_from(s).ok()) {
+        let class = super::replay::claim_in(tx, event.device_id, seq).await?;
+        if class == onekey_protocol::SeqClass::TooOld {
+            return Ok(Stored {
+                outcome: StoreOutcome::Replayed,
+                event_id: 0,
+                incident_id: None,
+                opened: false,
+            });
+        }
+    }
     let detail = event_detail(&event.body);
     let inserted = sqlx::query(
         "INSERT INTO device_events \
@@ -357,36 +373,6 @@ async fn command_result_on_open(
         .await?,
     );
     Ok(Some(id))
-}
-
-/// Appends one entry to an incident's log.
-pub(crate) async fn append_event(
-    tx: &mut Transaction<'static, Any>,
-    incident_id: i64,
-    at: Millis,
-    kind: &str,
-    actor: &str,
-    detail: serde_json::Value,
-) -> StoreResult<IncidentEvent> {
-    let row = sqlx::query(
-        "INSERT INTO incident_events (incident_id, at, kind, actor, detail) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING id",
-    )
-    .bind(incident_id)
-    .bind(at)
-    .bind(kind)
-    .bind(actor)
-    .bind(detail.to_string())
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(IncidentEvent {
-        id: row.try_get(0)?,
-        incident_id,
-        at,
-        kind: kind.to_string(),
-        actor: actor.to_string(),
-        detail,
-    })
 }
 
 fn event_detail(body: &EventBody) -> serde_json::Value {

@@ -27,6 +27,21 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "dispatch_ops",
         include_str!("../../migrations/sqlite/0003_dispatch_ops.sql"),
     ),
+    (
+        4,
+        "outbox",
+        include_str!("../../migrations/sqlite/0004_outbox.sql"),
+    ),
+    (
+        5,
+        "console",
+        include_str!("../../migrations/sqlite/0005_console.sql"),
+    ),
+    (
+        6,
+        "security",
+        include_str!("../../migrations/sqlite/0006_security.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -44,6 +59,21 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         3,
         "dispatch_ops",
         include_str!("../../migrations/postgres/0003_dispatch_ops.sql"),
+    ),
+    (
+        4,
+        "outbox",
+        include_str!("../../migrations/postgres/0004_outbox.sql"),
+    ),
+    (
+        5,
+        "console",
+        include_str!("../../migrations/postgres/0005_console.sql"),
+    ),
+    (
+        6,
+        "security",
+        include_str!("../../migrations/postgres/0006_security.sql"),
     ),
 ];
 

@@ -8,29 +8,53 @@
 //! it returns; PostgreSQL's default `synchronous_commit=on` gives the same.
 
 mod accounts;
+mod audit;
+mod device_log;
 mod directory;
 mod dispatch;
+mod durability;
+mod events;
+mod handling;
 mod incidents;
 mod intake_batch;
 mod migrations;
+mod notifications;
+mod queue;
+mod replay;
 mod reports;
 mod rows;
+mod tables;
+mod webhooks;
 
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
-pub use accounts::{Principal, SubjectKind};
+pub use accounts::{
+    AuthSettings, LoginOutcome, OPERATOR_ROLES, Principal, SubjectKind, configure_hashing,
+    dummy_hash, hash_password_async, operator_role, session_digest,
+};
+pub use audit::AuditEntry;
+pub use device_log::DeviceLogRow;
 pub use directory::{
-    AreaInput, DeviceCredentials, DeviceInput, ElderInput, PROTOCOLS, ResponderInput,
+    AreaInput, DeviceCredentials, DeviceInput, ElderInput, PROTOCOLS, ResponderInput, check_device,
+    check_elder, check_responder,
 };
 pub use dispatch::{
-    AcceptOutcome, DueTimer, OfferRow, WELFARE_TIMER, timer_key, welfare_elder, welfare_key,
+    Consume, DueTimer, EventWrite, OfferRow, OfferWrite, StepCommit, StepWrite, TimerWrite,
+    WELFARE_TIMER, timer_key, welfare_elder, welfare_key,
 };
+pub use durability::Durability;
+pub use events::{DISPATCH_INPUTS, INBOX_GRACE_MS, inbox_event, inbox_name};
+pub use handling::HandlerChange;
 pub use incidents::IncidentFilter;
 pub use intake_batch::{StatusUpdate, StoreOutcome, Stored};
+pub use notifications::{Channel, DeliveryStatus, Fallback, NewNotification, Notification};
+pub use queue::{MapPoint, QueueRow};
 pub use reports::{IncidentOffer, IncidentTimes, OperatorRow};
+pub use tables::{ActiveTable, DeviceEntry, ElderEntry, Page, ResponderEntry, TableQuery};
+pub use webhooks::{WebhookInput, WebhookSubscription};
 
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +86,11 @@ impl StoreError {
     /// True when the error is a unique-constraint violation (a duplicate name or code).
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, StoreError::Db(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+
+    /// True when the error is a foreign-key violation (a reference to a row that does not exist).
+    pub fn is_foreign_key_violation(&self) -> bool {
+        matches!(self, StoreError::Db(sqlx::Error::Database(e)) if e.is_foreign_key_violation())
     }
 }
 
@@ -111,6 +140,19 @@ impl Store {
                         .await?;
                     }
                     Ok(())
+                })
+            })
+            // A SQLite COMMIT that fails (a full disk) can leave the transaction open on the
+            // connection, and its write lock with it: every later writer then waits out its busy
+            // timeout. End any such transaction before the connection serves anyone else.
+            .after_release(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite && conn.execute("ROLLBACK").await.is_ok() {
+                        tracing::warn!(
+                            "rolled back a transaction left open on a released connection"
+                        );
+                    }
+                    Ok(true)
                 })
             })
             .connect_with(options)

@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 
 use crate::domain::{
     Area, AreaLevel, Category, Device, DeviceState, Elder, GeoPoint, Incident, IncidentEvent,
-    IncidentStatus, LivingSituation, Outcome, Responder, ResponderKind, now_millis,
+    IncidentStatus, LivingSituation, NotifyBy, Outcome, Responder, ResponderKind, now_millis,
 };
 
 fn json_col<T: serde::de::DeserializeOwned + Default>(row: &AnyRow, col: &str) -> sqlx::Result<T> {
@@ -29,7 +29,7 @@ fn enum_col<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &str) -> sqlx::Re
 
 pub const INCIDENT_COLUMNS: &str = "id, elder_id, device_id, category, kind, priority, status, \
     outcome, probable_false_alarm, alarm_count, lat, lon, accuracy_m, received_at, stored_at, \
-    shown_at, acked_at, acked_by, dispatched_at, accepted_at, on_scene_at, closed_at, closed_by";
+    shown_at, acked_at, acked_by, dispatched_at, accepted_at, on_scene_at, closed_at, closed_by, attention, attention_at, taken_by, taken_at";
 
 pub fn incident(row: &AnyRow) -> sqlx::Result<Incident> {
     let category: String = row.try_get("category")?;
@@ -64,6 +64,10 @@ pub fn incident(row: &AnyRow) -> sqlx::Result<Incident> {
         on_scene_at: row.try_get("on_scene_at")?,
         closed_at: row.try_get("closed_at")?,
         closed_by: row.try_get("closed_by")?,
+        attention: row.try_get("attention")?,
+        attention_at: row.try_get("attention_at")?,
+        taken_by: row.try_get("taken_by")?,
+        taken_at: row.try_get("taken_at")?,
     })
 }
 
@@ -96,7 +100,7 @@ pub fn area(row: &AnyRow) -> sqlx::Result<Area> {
 }
 
 pub const ELDER_COLUMNS: &str = "id, name, phone, address, lat, lon, grid_id, living, \
-    health_notes, medications, contacts, key_safe_code, checkin_hours, updated_at";
+    health_notes, medications, contacts, key_safe_code, checkin_hours, active, updated_at";
 
 pub fn elder(row: &AnyRow) -> sqlx::Result<Elder> {
     Ok(Elder {
@@ -113,6 +117,7 @@ pub fn elder(row: &AnyRow) -> sqlx::Result<Elder> {
         contacts: json_col(row, "contacts")?,
         key_safe_code: row.try_get("key_safe_code")?,
         checkin_hours: row.try_get("checkin_hours")?,
+        active: bool_col(row, "active")?.unwrap_or(true),
         updated_at: row.try_get("updated_at")?,
     })
 }
@@ -149,7 +154,7 @@ pub fn device(row: &AnyRow) -> sqlx::Result<Device> {
 }
 
 pub const RESPONDER_COLUMNS: &str = "id, name, phone, kind, team, skills, grid_id, home_lat, \
-    home_lon, lat, lon, on_duty, shifts, max_tasks, updated_at";
+    home_lon, lat, lon, on_duty, shifts, max_tasks, active, updated_at, notify_by";
 
 pub fn responder(row: &AnyRow) -> sqlx::Result<Responder> {
     let kind: String = row.try_get("kind")?;
@@ -168,6 +173,8 @@ pub fn responder(row: &AnyRow) -> sqlx::Result<Responder> {
         on_duty: bool_col(row, "on_duty")?.unwrap_or(false),
         shifts: json_col(row, "shifts")?,
         max_tasks: row.try_get("max_tasks")?,
+        active: bool_col(row, "active")?.unwrap_or(true),
         updated_at: row.try_get("updated_at")?,
+        notify_by: NotifyBy::parse(&row.try_get::<String, _>("notify_by")?),
     })
 }
