@@ -15,19 +15,21 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, listener};
-use crate::dispatch::Runner;
+use crate::dispatch::{Cadence, Outlets, Runner};
 use crate::ingress::mqtt::Mqtt;
 use crate::ingress::{
-    Adapter, DeviceRegistry, GatewayContext, broker, gt06::Gt06, h02::H02, native::Native,
-    serve_listener, sia::Sia, watch::Watch,
+    Adapter, DeviceRegistry, GatewayContext, deployed::Deployed, gt06::Gt06, h02::H02,
+    native::Native, serve_listener, sia::Sia, watch::Watch,
 };
 use crate::intake::Intake;
-use crate::notify::{ConnectedDevices, ConsoleHub, ResponderHub};
+use crate::mqtt::{BrokerHealth, embedded};
+use crate::notify::{ConnectedDevices, ConsoleHub, Outbox, RelayContext, ResponderHub};
 use crate::store::Store;
-use crate::web::{self, AppState, BrokerHealth};
+use crate::web::{self, AppState};
 
 /// Opens the store named in the config and applies migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    crate::store::configure_hashing(&config.auth);
     let store = Store::connect(&config.database_url)
         .await
         .with_context(|| format!("cannot open the database {}", redact(&config.database_url)))?;
@@ -35,6 +37,22 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         .migrate()
         .await
         .context("cannot migrate the database")?;
+    let durability = store
+        .durability()
+        .await
+        .context("cannot read the database's durability settings")?;
+    if durability.is_safe() {
+        tracing::info!(settings = ?durability.settings, "store durability");
+    } else if config.allow_unsafe_durability {
+        tracing::warn!(unsafe_settings = ?durability.unsafe_settings,
+            "the store can lose committed alarms on power loss (allow_unsafe_durability is set)");
+    } else {
+        anyhow::bail!(
+            "the database can lose committed alarms on power loss ({}); fix its settings, or set \
+             allow_unsafe_durability (ONEKEY_ALLOW_UNSAFE_DURABILITY=true) for a test bench",
+            durability.unsafe_settings.join(", ")
+        );
+    }
     Ok(store)
 }
 
@@ -52,6 +70,14 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     crate::telemetry::metrics();
+    if config.clock.scale > 1.0 || config.clock.start_ms.is_some() {
+        crate::domain::set_clock(config.clock.scale, config.clock.start_ms);
+        tracing::warn!(
+            scale = crate::domain::clock_scale(),
+            start_ms = config.clock.start_ms,
+            "running on a compressed clock (a drill or a simulated day)"
+        );
+    }
     let store = open_store(&config)
         .await?
         .with_checkin_hour_ms(config.dispatch.timing().checkin_hour_ms);
@@ -95,15 +121,24 @@ pub async fn serve(
         };
     }
     device_listener!(config.device_addr, "device_tcp", Native);
-    device_listener!(config.gt06_addr, "gt06", Gt06);
-    device_listener!(config.watch_addr, "watch", Watch);
-    device_listener!(config.h02_addr, "h02", H02);
+    device_listener!(config.gt06_addr, "gt06", Deployed(Gt06));
+    device_listener!(config.watch_addr, "watch", Deployed(Watch));
+    device_listener!(config.h02_addr, "h02", Deployed(H02));
     device_listener!(config.sia_addr, "sia", Sia);
 
     let broker = BrokerHealth::default();
     let mqtt = start_mqtt(&config, &gateway, &broker, &shutdown, &mut addrs).await?;
 
     let responders = ResponderHub::new(4096);
+    let outbox = Outbox::new();
+    let relay_ctx = RelayContext {
+        store: store.clone(),
+        console: hub.clone(),
+        outbox: outbox.clone(),
+        instance: format!("{:016x}", rand::random::<u64>()),
+        settings: config.notify.relay,
+        delivery: config.notify.delivery,
+    };
     let dispatch = if config.dispatch.enabled {
         let d = &config.dispatch;
         let missing = d.policy.missing_templates();
@@ -115,42 +150,76 @@ pub async fn serve(
             d.policy.clone(),
             d.reference_lat,
             d.timing(),
-            hub.clone(),
-            responders.clone(),
+            config.notify.delivery,
+            Outlets {
+                console: hub.clone(),
+                responders: responders.clone(),
+                outbox: outbox.clone(),
+            },
         );
         let n = runner
             .refresh_responders()
             .await
             .context("cannot load responders for dispatch")?;
         tracing::info!(responders = n, "dispatch running");
-        Some((
-            runner.clone(),
-            runner.spawn(
-                Duration::from_millis(d.timer_poll_ms.max(10)),
-                Duration::from_millis(d.responder_refresh_ms.max(100)),
-                shutdown.child_token(),
-            ),
-        ))
+        Some(runner)
     } else {
         None
     };
+    let sink = dispatch
+        .clone()
+        .map(|r| r as std::sync::Arc<dyn crate::notify::inbound::ReplySink>);
+    let (relays, sms_inbound) = start_relays(&config, mqtt.as_ref(), &relay_ctx, sink, &shutdown)?;
+    let dispatch = dispatch.map(|runner| {
+        let d = &config.dispatch;
+        let cadence = Cadence {
+            poll: Duration::from_millis(d.timer_poll_ms.max(10)),
+            refresh: Duration::from_millis(d.responder_refresh_ms.max(100)),
+            reconcile: Duration::from_millis(d.reconcile_ms.max(100)),
+            silence: Duration::from_millis(d.silence_check_ms.max(100)),
+            silence_heartbeats: i64::from(d.silence_heartbeats.max(1)),
+        };
+        (
+            runner.clone(),
+            runner.spawn(cadence, shutdown.child_token()),
+        )
+    });
+    let traffic = crate::supervision::TrafficBoard::default();
+    let supervisor = crate::supervision::start(
+        gateway.traffic.clone(),
+        config.supervision,
+        traffic.clone(),
+        shutdown.child_token(),
+    );
     let state = AppState {
         store: store.clone(),
+        traffic,
         responders,
         dispatch: dispatch.as_ref().map(|(r, _)| r.clone()),
         hub,
         devices,
         registry,
         broker,
-        mqtt: mqtt.as_ref().map(|m| m.outbox.clone()),
+        outbox,
+        sms_inbound,
         shutdown: shutdown.clone(),
+        console: std::sync::Arc::new(web::console_config::ConsoleContext::new(&config)),
+        auth: config.auth,
+        login_limiter: std::sync::Arc::new(web::auth::LoginLimiter::new(
+            config.login_burst,
+            Duration::from_millis(config.login_every_ms),
+        )),
+        https: false,
     };
     let router = web::router(state);
     let http_shutdown = shutdown.clone();
     let http_task = tokio::spawn(async move {
-        axum::serve(http, router)
-            .with_graceful_shutdown(http_shutdown.cancelled_owned())
-            .await
+        axum::serve(
+            http,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(http_shutdown.cancelled_owned())
+        .await
     });
 
     if let Some(path) = &ready_file {
@@ -168,7 +237,10 @@ pub async fn serve(
     connections.close();
     connections.wait().await;
     if let Some(mqtt) = mqtt {
-        mqtt.join(Duration::from_secs(15)).await;
+        mqtt.link.join(Duration::from_secs(15)).await;
+    }
+    for task in relays {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
     drop(gateway);
     if tokio::time::timeout(Duration::from_secs(30), writer)
@@ -180,6 +252,7 @@ pub async fn serve(
     if let Some((_, task)) = dispatch {
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
+    let _ = tokio::time::timeout(Duration::from_secs(5), supervisor).await;
     match tokio::time::timeout(Duration::from_secs(5), http_task).await {
         Ok(Ok(Err(e))) => tracing::warn!(error = %e, "http server error"),
         Err(_) => tracing::warn!("http connections still open after 5 s; closing"),
@@ -190,6 +263,94 @@ pub async fn serve(
     Ok(())
 }
 
+/// The MQTT device connection and where its broker is.
+struct MqttLink {
+    link: Mqtt,
+    url: String,
+    external: bool,
+}
+
+/// Starts the outbox's relays (push when MQTT runs, SMS when a provider is configured) and the
+/// supervisor of fallbacks; returns their tasks and, for an HTTP SMS provider, where its
+/// callbacks go.
+fn start_relays(
+    config: &Config,
+    mqtt: Option<&MqttLink>,
+    ctx: &RelayContext,
+    sink: Option<std::sync::Arc<dyn crate::notify::inbound::ReplySink>>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(Vec<tokio::task::JoinHandle<()>>, Option<web::SmsCallbacks>)> {
+    use crate::notify::outbox::{spawn_relay, spawn_supervisor};
+    let mut tasks = Vec::new();
+    let (inbound_tx, inbound_rx) = tokio::sync::mpsc::channel(1024);
+    let sms = crate::notify::channels::sms::start(
+        &config.notify.sms,
+        inbound_tx.clone(),
+        shutdown.child_token(),
+    )
+    .context("cannot start SMS")?;
+    let mut callbacks = None;
+    if let Some((transport, session)) = sms {
+        if matches!(
+            transport,
+            crate::notify::channels::sms::SmsTransport::Http(_)
+        ) {
+            callbacks = Some(web::SmsCallbacks {
+                inbound: inbound_tx.clone(),
+                token: config.notify.sms.http.callback_token.clone(),
+            });
+        }
+        tasks.extend(session);
+        tasks.push(spawn_relay(
+            std::sync::Arc::new(transport),
+            ctx.clone(),
+            shutdown.child_token(),
+        ));
+        tracing::info!(provider = %config.notify.sms.provider, "SMS relay running");
+    }
+    drop(inbound_tx);
+    tasks.push(tokio::spawn(crate::notify::inbound::run(
+        inbound_rx,
+        ctx.store.clone(),
+        ctx.console.clone(),
+        sink,
+    )));
+    if let Some(m) = mqtt {
+        let (push, connection) = crate::notify::channels::mqtt::start(
+            &m.url,
+            &config.mqtt_prefix,
+            &config.mqtt,
+            m.external,
+            ctx.store.clone(),
+            ctx.console.clone(),
+            shutdown.child_token(),
+        )
+        .context("cannot start the MQTT push")?;
+        tasks.push(connection);
+        tasks.push(spawn_relay(push, ctx.clone(), shutdown.child_token()));
+    }
+    tasks.push(spawn_relay(
+        std::sync::Arc::new(crate::notify::channels::webhook::Webhooks::new(
+            ctx.store.clone(),
+        )?),
+        ctx.clone(),
+        shutdown.child_token(),
+    ));
+    tasks.push(crate::notify::channels::webhook::spawn_fan_out(
+        ctx.store.clone(),
+        ctx.console.clone(),
+        ctx.outbox.clone(),
+        Duration::from_millis(config.notify.relay.poll_ms.clamp(50, 5000)),
+        shutdown.child_token(),
+    ));
+    tasks.push(spawn_supervisor(
+        ctx.clone(),
+        Duration::from_millis(config.notify.relay.poll_ms.clamp(50, 5000)),
+        shutdown.child_token(),
+    ));
+    Ok((tasks, callbacks))
+}
+
 /// Starts the embedded broker when no external one is configured, then the MQTT client.
 async fn start_mqtt(
     config: &Config,
@@ -197,7 +358,7 @@ async fn start_mqtt(
     health: &BrokerHealth,
     shutdown: &CancellationToken,
     addrs: &mut BTreeMap<&'static str, SocketAddr>,
-) -> anyhow::Result<Option<Mqtt>> {
+) -> anyhow::Result<Option<MqttLink>> {
     let external = config
         .mqtt_url
         .as_deref()
@@ -207,12 +368,15 @@ async fn start_mqtt(
         (Some(url), _) => url.to_string(),
         (None, Some(listen)) => {
             let listen = listen.to_string();
-            let settings = config.mqtt.broker;
-            let addr = tokio::task::spawn_blocking(move || broker::start(&listen, settings))
-                .await
-                .context("embedded MQTT broker start-up panicked")??;
+            let settings = config.mqtt.broker.clone();
+            let (user, password) = embedded::internal_account();
+            let account = (user.clone(), password.clone());
+            let addr =
+                tokio::task::spawn_blocking(move || embedded::start(&listen, settings, account))
+                    .await
+                    .context("embedded MQTT broker start-up panicked")??;
             addrs.insert("mqtt", addr);
-            format!("mqtt://{addr}")
+            format!("mqtt://{user}:{password}@{addr}")
         }
         (None, None) => {
             tracing::info!("MQTT disabled (no mqtt_url and mqtt_listen = off)");
@@ -229,7 +393,11 @@ async fn start_mqtt(
         shutdown.child_token(),
     )
     .context("cannot start the MQTT client")?;
-    Ok(Some(mqtt))
+    Ok(Some(MqttLink {
+        link: mqtt,
+        url,
+        external: external.is_some(),
+    }))
 }
 
 async fn bind(addr: &str, name: &str) -> anyhow::Result<TcpListener> {

@@ -1,4 +1,4 @@
-//! The command line: `onekey serve | migrate | import <file> | demo`.
+//! The command line: `onekey serve | migrate | import <file>` (the demo is `onekey-sim demo`).
 
 use std::path::PathBuf;
 
@@ -35,19 +35,12 @@ pub enum Command {
         /// `onekey-dataset/1` JSON (from `onekey-sim dataset`) or a CSV of one kind.
         file: PathBuf,
     },
-    /// Run a self-contained demo: database, generated district, server and simulated devices.
-    Demo(crate::demo::DemoOptions),
 }
 
 /// Runs the command line; returns the error to print on failure.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config =
         Config::load(cli.config.as_deref()).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
-    let mut config = config;
-    if matches!(cli.command, Command::Demo(_)) && std::env::var_os("ONEKEY_LOG").is_none() {
-        // The demo's own output is the point; keep the log to warnings.
-        config.log = "warn".into();
-    }
     crate::telemetry::init_logging(&config.log, config.log_format == "json");
     match cli.command {
         Command::Serve { ready_file } => {
@@ -80,6 +73,5 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ))
             }
         }
-        Command::Demo(opts) => crate::demo::run(config, opts).await,
     }
 }

@@ -11,8 +11,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::dispatch::DispatchPolicy;
-pub use crate::ingress::mqtt::MqttSettings;
 use crate::intake::IntakeConfig;
+pub use crate::mqtt::MqttSettings;
 
 /// Every setting of a OneKey server.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -20,6 +20,10 @@ use crate::intake::IntakeConfig;
 pub struct Config {
     /// `sqlite://PATH` or `postgres://…`.
     pub database_url: String,
+    /// Start even when the database's durability settings can lose a committed alarm on power
+    /// loss (SQLite `synchronous` below FULL, PostgreSQL `fsync` or `full_page_writes` off,
+    /// `synchronous_commit=off`). Default false: such a server refuses to start.
+    pub allow_unsafe_durability: bool,
     /// Web console and API listener.
     pub http_addr: String,
     /// Native protocol listener (`off` disables).
@@ -53,12 +57,41 @@ pub struct Config {
     pub intake: IntakeSettings,
     /// Dispatch: matching, offers, escalation, SLA clocks.
     pub dispatch: DispatchSettings,
+    /// The operators' console and the responders' app: the centre's number, the map, procedures.
+    pub console: ConsoleSettings,
+    /// Sessions and login limits.
+    pub auth: crate::store::AuthSettings,
+    /// Logins per client address: a burst of this many, then one every `login_every_ms`.
+    pub login_burst: u32,
+    /// Milliseconds between logins per client address once the burst is spent.
+    pub login_every_ms: u64,
+    /// The outbox: relays, delivery deadlines, SMS and webhooks.
+    pub notify: NotifySettings,
+    /// The clock (`[clock]`): the wall clock, or a compressed one for drills and simulated days.
+    pub clock: ClockSettings,
+    /// Traffic supervision (`[supervision]`).
+    pub supervision: crate::supervision::SupervisionSettings,
+}
+
+/// `[clock]`: a compressed clock for drills and simulated days. Every timestamp, SLA clock,
+/// policy duration (offer rounds, receipt and family deadlines, check-in hours) and report then
+/// runs on it, so a day reads as a day; the machinery's own settings in milliseconds (polls,
+/// leases, retries, heartbeat idle timeouts) stay wall-clock time. Device clocks must follow it
+/// (the simulators do).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ClockSettings {
+    /// How many times faster than the wall clock (default 1: the wall clock).
+    pub scale: f64,
+    /// The clock's time at start, Unix milliseconds (default: the wall clock's).
+    pub start_ms: Option<i64>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             database_url: "sqlite://onekey.db".into(),
+            allow_unsafe_durability: false,
             http_addr: "127.0.0.1:8080".into(),
             device_addr: "0.0.0.0:7700".into(),
             gt06_addr: "0.0.0.0:5023".into(),
@@ -75,8 +108,27 @@ impl Default for Config {
             gateway: GatewayConfig::default(),
             intake: IntakeSettings::default(),
             dispatch: DispatchSettings::default(),
+            console: ConsoleSettings::default(),
+            auth: crate::store::AuthSettings::default(),
+            login_burst: 30,
+            login_every_ms: 2_000,
+            notify: NotifySettings::default(),
+            clock: ClockSettings::default(),
+            supervision: Default::default(),
         }
     }
+}
+
+/// `[notify]`: how messages leave the server.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct NotifySettings {
+    /// Relay tuning (`[notify.relay]`).
+    pub relay: crate::notify::RelaySettings,
+    /// Delivery deadlines before a fallback runs (`[notify.delivery]`).
+    pub delivery: crate::notify::DeliveryPolicy,
+    /// SMS (`[notify.sms]`: `provider = "smpp"` or `"http"`).
+    pub sms: crate::notify::channels::sms::SmsSettings,
 }
 
 /// Limits for device connections.
@@ -172,6 +224,17 @@ pub struct DispatchSettings {
     /// Milliseconds a claimed timer is reserved for the instance firing it; if that instance dies
     /// mid-fire, another fires the timer after this lease (default 30000).
     pub timer_lease_ms: u64,
+    /// Milliseconds between passes of the reconciler, which repairs open incidents dispatch lost
+    /// track of (default 10000).
+    pub reconcile_ms: u64,
+    /// Milliseconds an incident must be old before the reconciler looks at it (default 10000,
+    /// well above the dispatch inbox's own grace).
+    pub reconcile_grace_ms: u64,
+    /// A device that says nothing for this many of its heartbeat periods gets a technical
+    /// incident for the grid worker (default 3).
+    pub silence_heartbeats: u32,
+    /// Milliseconds between looks for silent devices (default 60000).
+    pub silence_check_ms: u64,
     /// Seconds in one hour of an elder's check-in period (default 3600; drills and tests shorten
     /// it so that `checkin_hours = 2` means two of these).
     pub checkin_hour_s: u64,
@@ -187,6 +250,7 @@ impl DispatchSettings {
     pub fn timing(&self) -> crate::dispatch::RunnerTiming {
         crate::dispatch::RunnerTiming {
             timer_lease_ms: i64::try_from(self.timer_lease_ms.max(1)).unwrap_or(i64::MAX),
+            reconcile_grace_ms: i64::try_from(self.reconcile_grace_ms).unwrap_or(i64::MAX),
             checkin_hour_ms: crate::dispatch::policy::secs_to_ms(self.checkin_hour_s.max(1)),
             utc_offset_min: self.utc_offset_min.clamp(-14 * 60, 14 * 60),
         }
@@ -201,11 +265,52 @@ impl Default for DispatchSettings {
             timer_poll_ms: 500,
             responder_refresh_ms: 30_000,
             timer_lease_ms: 30_000,
+            reconcile_ms: 10_000,
+            reconcile_grace_ms: 10_000,
+            silence_heartbeats: 3,
+            silence_check_ms: 60_000,
             checkin_hour_s: 3600,
             utc_offset_min: 480,
             policy: DispatchPolicy::default(),
         }
     }
+}
+
+/// What the console and the app show beyond the data (`[console]`).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct ConsoleSettings {
+    /// The centre's phone number, behind the app's "call the centre" button (default `12349`).
+    pub centre_phone: String,
+    /// The map (`[console.map]`).
+    pub map: MapSettings,
+    /// Checklists per alarm kind (`[console.procedures.<name>]`, see [`crate::procedures`]);
+    /// a table given in the file replaces the built-in one of that name.
+    pub procedures: std::collections::BTreeMap<String, crate::procedures::Procedure>,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        ConsoleSettings {
+            centre_phone: "12349".into(),
+            map: MapSettings::default(),
+            procedures: crate::procedures::defaults(),
+        }
+    }
+}
+
+/// The map's base layer (`[console.map]`). Without `tile_url` the console draws the grid outlines
+/// alone, which works on a closed network; with it, raster tiles from that server.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct MapSettings {
+    /// A `{z}/{x}/{y}` raster tile URL template (`{s}` for subdomains), e.g. the city's own tile
+    /// server; empty: no tiles.
+    pub tile_url: String,
+    /// The attribution the tile provider requires, shown in the map's corner.
+    pub attribution: String,
+    /// Highest zoom level the tile server has (default 18 when 0).
+    pub max_zoom: u8,
 }
 
 /// An enabled listener address, or `None` for `off`.

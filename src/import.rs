@@ -2,7 +2,7 @@
 //!
 //! # Formats
 //! - **JSON**: the `onekey-dataset/1` format that `onekey-sim dataset` writes (documented in
-//!   `onekey_sim::dataset`). References are by area `code` and by `ref`, never by database id.
+//!   `onekey_dataset`). References are by area `code` and by `ref`, never by database id.
 //! - **CSV**: one file per kind, recognised by its header (UTF-8, comma-separated, a header row;
 //!   columns in any order, the optional ones may be left out):
 //!
@@ -27,11 +27,15 @@
 //! # Errors
 //! A bad row (CSV line number, or JSON list and position) is reported and skipped; the others are
 //! still imported. The command then exits non-zero.
+//!
+//! # Preview
+//! [`preview_text`] runs the same checks and lookups without writing anything and says, per CSV
+//! row, whether it would be created, is already there, or is refused and why.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use onekey_sim::dataset::{AreaRec, ContactRec, Dataset, DeviceRec, ElderRec, ResponderRec};
+use onekey_dataset::{AreaRec, ContactRec, Dataset, DeviceRec, ElderRec, ResponderRec};
 use serde::Deserialize;
 use sqlx::Row;
 
@@ -47,6 +51,23 @@ pub struct ImportReport {
     pub grid_workers_assigned: u64,
     /// One line per bad row.
     pub errors: Vec<String>,
+    /// Per CSV row: what happened (or, in a preview, would happen) to it.
+    pub rows: Vec<RowOutcome>,
+}
+
+/// What became of one CSV row.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct RowOutcome {
+    /// CSV line number.
+    pub line: u64,
+    /// `areas`, `elders`, `responders` or `devices`.
+    pub kind: String,
+    /// The row's name, code or identity.
+    pub name: String,
+    /// `create`, `exists` (already there, left unchanged) or `error`.
+    pub action: String,
+    /// Why it was refused.
+    pub message: Option<String>,
 }
 
 impl ImportReport {
@@ -101,8 +122,18 @@ pub async fn import_file(store: &Store, path: &Path) -> anyhow::Result<ImportRep
 
 /// Imports a JSON dataset or one CSV file given as text.
 pub async fn import_text(store: &Store, text: &str) -> anyhow::Result<ImportReport> {
+    run(store, text, false).await
+}
+
+/// What importing `text` would do, without writing anything.
+pub async fn preview_text(store: &Store, text: &str) -> anyhow::Result<ImportReport> {
+    run(store, text, true).await
+}
+
+async fn run(store: &Store, text: &str, dry_run: bool) -> anyhow::Result<ImportReport> {
     let text = text.trim_start_matches('\u{feff}');
     let mut importer = Importer::new(store).await?;
+    importer.dry_run = dry_run;
     if text.trim_start().starts_with('{') {
         importer.json(text).await?;
     } else {
@@ -131,6 +162,9 @@ struct Importer<'a> {
     responders: HashMap<String, i64>,
     elders: HashMap<String, i64>,
     report: ImportReport,
+    /// Check and look up, write nothing; records that would be created get made-up negative ids.
+    dry_run: bool,
+    made_up: i64,
 }
 
 fn entries<T: serde::de::DeserializeOwned>(
@@ -163,6 +197,8 @@ impl<'a> Importer<'a> {
             responders: HashMap::new(),
             elders: HashMap::new(),
             report: ImportReport::default(),
+            dry_run: false,
+            made_up: 0,
         })
     }
 
@@ -170,11 +206,11 @@ impl<'a> Importer<'a> {
         let d: LooseDataset =
             serde_json::from_str(text).map_err(|e| anyhow::anyhow!("not a OneKey dataset: {e}"))?;
         if let Some(f) = &d.format
-            && f != onekey_sim::dataset::FORMAT
+            && f != onekey_dataset::FORMAT
         {
             anyhow::bail!(
                 "unknown dataset format {f:?} (expected {:?})",
-                onekey_sim::dataset::FORMAT
+                onekey_dataset::FORMAT
             );
         }
         let errors = &mut self.report.errors;
@@ -259,10 +295,19 @@ impl<'a> Importer<'a> {
                 headers.iter().collect::<Vec<_>>()
             );
         };
+        let label_column = ["name", "code", "ident"]
+            .iter()
+            .find_map(|c| headers.iter().position(|h| h == *c));
         for record in reader.records() {
+            let created_before = self.report.created(kind);
+            let mut name = String::new();
             let (line, result) = match record {
                 Ok(rec) => {
                     let line = rec.position().map(|p| p.line()).unwrap_or(0);
+                    name = label_column
+                        .and_then(|i| rec.get(i))
+                        .unwrap_or_default()
+                        .to_string();
                     let r = match kind {
                         "elders" => match rec.deserialize::<ElderRow>(Some(&headers)) {
                             Ok(row) => self.elder_row(row).await,
@@ -311,11 +356,28 @@ impl<'a> Importer<'a> {
                     Err(e.to_string()),
                 ),
             };
+            let (action, message) = match &result {
+                Err(e) => ("error", Some(e.clone())),
+                Ok(()) if self.report.created(kind) > created_before => ("create", None),
+                Ok(()) => ("exists", None),
+            };
+            self.report.rows.push(RowOutcome {
+                line,
+                kind: kind.to_string(),
+                name,
+                action: action.to_string(),
+                message,
+            });
             if let Err(e) = result {
                 self.report.errors.push(format!("line {line}: {e}"));
             }
         }
         Ok(())
+    }
+
+    fn made_up_id(&mut self) -> i64 {
+        self.made_up -= 1;
+        self.made_up
     }
 
     async fn elder_row(&mut self, row: ElderRow) -> Result<(), String> {
@@ -375,6 +437,8 @@ impl<'a> Importer<'a> {
             home_lat: row.home_lat,
             home_lon: row.home_lon,
             max_tasks: row.max_tasks.unwrap_or(1),
+            shifts: Vec::new(),
+            password: None,
         };
         let id = self.responder(&rec).await?;
         if rec.kind == "grid_worker"
@@ -426,6 +490,28 @@ impl<'a> Importer<'a> {
             worker_id: None,
             boundary: a.boundary.clone(),
         };
+        if self.dry_run {
+            if let Some(parent) = &a.parent
+                && let Some((_, parent_level, _)) = self.areas.get(parent)
+                && Some(*parent_level) != level.parent_level()
+            {
+                return Err(format!(
+                    "a {} must be inside a {}",
+                    level.as_str(),
+                    level
+                        .parent_level()
+                        .map(|l| l.as_str())
+                        .unwrap_or("nothing")
+                ));
+            }
+            if parent_id.is_none() && level.parent_level().is_some() {
+                return Err("parent_id is required".into());
+            }
+            let id = self.made_up_id();
+            self.areas.insert(a.code.clone(), (id, level, None));
+            self.report.bump("areas", true);
+            return Ok(id);
+        }
         let area = self
             .store
             .save_area(None, &input)
@@ -441,6 +527,9 @@ impl<'a> Importer<'a> {
         let Some(&(id, AreaLevel::Grid, None)) = self.areas.get(code) else {
             return Ok(());
         };
+        if self.dry_run || id < 0 || responder_id < 0 {
+            return Ok(());
+        }
         let Some(area) = self.store.get_area(id).await? else {
             return Ok(());
         };
@@ -497,9 +586,25 @@ impl<'a> Importer<'a> {
             home_lat: r.home_lat,
             home_lon: r.home_lon,
             max_tasks: r.max_tasks,
-            shifts: Vec::new(),
-            password: None,
+            shifts: r
+                .shifts
+                .iter()
+                .map(|s| crate::domain::Shift {
+                    weekdays: s.weekdays,
+                    start_min: s.start_min,
+                    end_min: s.end_min,
+                })
+                .collect(),
+            password: r.password.clone(),
+            notify_by: Default::default(),
         };
+        if self.dry_run {
+            crate::store::check_responder(&input).map_err(|e| e.to_string())?;
+            let id = self.made_up_id();
+            self.report.bump("responders", true);
+            self.responders.insert(r.reference.clone(), id);
+            return Ok(id);
+        }
         let saved = self
             .store
             .save_responder(None, &input)
@@ -556,6 +661,13 @@ impl<'a> Importer<'a> {
             key_safe_code: e.key_safe_code.clone(),
             checkin_hours: e.checkin_hours,
         };
+        if self.dry_run {
+            crate::store::check_elder(&input).map_err(|e| e.to_string())?;
+            let id = self.made_up_id();
+            self.report.bump("elders", true);
+            self.elders.insert(e.reference.clone(), id);
+            return Ok(id);
+        }
         let saved = self
             .store
             .save_elder(None, &input)
@@ -587,6 +699,11 @@ impl<'a> Importer<'a> {
             enabled: true,
             heartbeat_s: d.heartbeat_s,
         };
+        if self.dry_run {
+            crate::store::check_device(true, &input).map_err(|e| e.to_string())?;
+            self.report.bump("devices", true);
+            return Ok(self.made_up_id());
+        }
         let saved = self
             .store
             .save_device(None, &input)

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::domain::power::{PowerWatch, power_event};
 use crate::domain::{DeviceEvent, DeviceStatus, IncidentEvent, Millis, now_millis};
 use crate::store::{StatusUpdate, Store, StoreError, Stored};
 
@@ -74,6 +75,7 @@ struct Job {
 pub struct Intake {
     jobs: mpsc::Sender<Job>,
     statuses: Arc<Mutex<HashMap<i64, StatusUpdate>>>,
+    power: Arc<Mutex<PowerWatch>>,
 }
 
 impl Intake {
@@ -94,7 +96,14 @@ impl Intake {
             on_commit: Box::new(on_commit),
         };
         let handle = tokio::spawn(writer.run());
-        (Intake { jobs, statuses }, handle)
+        (
+            Intake {
+                jobs,
+                statuses,
+                power: Arc::default(),
+            },
+            handle,
+        )
     }
 
     /// Submits an event and waits until it is committed (or failed).
@@ -111,24 +120,54 @@ impl Intake {
         answer.await.unwrap_or(Err(IntakeError::Closed))
     }
 
-    /// Records a device's latest heartbeat state; written with the next status flush.
+    /// Records a device's latest heartbeat state; written with the next status flush. A battery
+    /// that ran low or mains that went off raise their technical alarm ([`PowerWatch`]), submitted
+    /// beside the frame: the frame's own ACK does not wait for it. `mains_powered`: the device's
+    /// mains flag means mains power (not a wearable's charging bit).
     pub fn report_status(
         &self,
         device_id: i64,
+        elder_id: Option<i64>,
+        mains_powered: bool,
         status: DeviceStatus,
         seen: Millis,
         seq: Option<i64>,
     ) {
-        let mut map = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = map.entry(device_id).or_insert(StatusUpdate {
-            device_id,
-            status,
-            last_seen: seen,
-            last_seq: seq,
-        });
-        merge_status(&mut entry.status, status);
-        entry.last_seen = entry.last_seen.max(seen);
-        entry.last_seq = entry.last_seq.max(seq);
+        {
+            let mut map = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = map.entry(device_id).or_insert(StatusUpdate {
+                device_id,
+                status,
+                last_seen: seen,
+                last_seq: seq,
+            });
+            merge_status(&mut entry.status, status);
+            entry.last_seen = entry.last_seen.max(seen);
+            entry.last_seq = entry.last_seq.max(seq);
+        }
+        let raised = self
+            .power
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .observe(device_id, &status, mains_powered);
+        for kind in raised {
+            let event = power_event(device_id, elder_id, kind, &status, seen);
+            let intake = self.clone();
+            tokio::spawn(async move {
+                let stored = intake.submit(event).await.is_ok();
+                tracing::info!(
+                    device_id,
+                    kind = kind.as_str(),
+                    stored,
+                    "power alarm from heartbeat state"
+                );
+                intake
+                    .power
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .settle(device_id, kind, stored);
+            });
+        }
     }
 }
 
@@ -274,8 +313,11 @@ struct Waiter {
 impl Waiter {
     fn answer(self, result: Result<Stored, IntakeError>) {
         let outcome = match &result {
-            Ok(s) if s.outcome == crate::store::StoreOutcome::Stored => "stored",
-            Ok(_) => "duplicate",
+            Ok(s) => match s.outcome {
+                crate::store::StoreOutcome::Stored => "stored",
+                crate::store::StoreOutcome::Duplicate => "duplicate",
+                crate::store::StoreOutcome::Replayed => "replayed",
+            },
             Err(_) => "failed",
         };
         metrics::counter!("onekey_intake_events_total", "outcome" => outcome).increment(1);

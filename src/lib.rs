@@ -17,13 +17,15 @@
 pub mod app;
 pub mod cli;
 pub mod config;
-pub mod demo;
 pub mod dispatch;
 pub mod domain;
 pub mod import;
 pub mod ingress;
 pub mod intake;
+pub mod mqtt;
 pub mod notify;
+pub mod procedures;
 pub mod store;
+pub mod supervision;
 pub mod telemetry;
 pub mod web;

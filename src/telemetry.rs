@@ -78,6 +78,18 @@ fn describe() {
         "Device frames rejected, by protocol and reason"
     );
     describe_counter!(
+        "onekey_acks_withheld_total",
+        "Frames whose events could not be committed, so no ACK was sent, by protocol"
+    );
+    describe_gauge!(
+        "onekey_traffic_quiet",
+        "1 while a protocol's or grid's traffic has stopped (scope, name), 0 once it is back"
+    );
+    describe_counter!(
+        "onekey_traffic_quiet_total",
+        "Times a protocol's or grid's traffic stopped, by scope"
+    );
+    describe_counter!(
         "onekey_connections_total",
         "Device connections accepted, by protocol"
     );

@@ -63,6 +63,8 @@ fn facts(category: Category, kind: &str) -> IncidentFacts {
         key_holders: vec![KEY],
         contacts: 2,
         opened_at: T0,
+        address: None,
+        elder_name: None,
     }
 }
 
@@ -363,7 +365,7 @@ fn transitions_table() {
             vec![],
         ),
         (
-            "alarm after cancel redispatches",
+            "alarm after cancel asks the nearest again",
             Category::Emergency,
             "sos",
             vec![
@@ -371,8 +373,11 @@ fn transitions_table() {
                 (T0 + 40 * S, Input::AlarmJoined),
             ],
             Phase::Dispatching,
-            vec![6],
-            vec![],
+            vec![1, 2, 3, 4, 5, KEY],
+            vec![(
+                EscalationTarget::Operator,
+                EscalationReason::AlarmAfterCancel,
+            )],
         ),
         (
             "accept after cancel is refused",
@@ -611,8 +616,26 @@ fn two_accepts_for_one_seat_give_exactly_one_task() {
     assert_eq!(st.assignees(), vec![4, KEY]);
 }
 
+fn timers_cancelled(fx: &[Effect]) -> Vec<Timer> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::CancelTimer { timer } => Some(*timer),
+            _ => None,
+        })
+        .collect()
+}
+
+fn timers_started(fx: &[Effect]) -> Vec<(Timer, Millis)> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::StartTimer { timer, due } => Some((*timer, *due)),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
-fn cancel_within_window_stands_everyone_down_and_keeps_the_ack_clock() {
+fn cancel_within_window_stops_open_offers_but_whoever_is_on_the_way_keeps_the_task() {
     let e = Engine::new(DispatchPolicy::default());
     let inputs = [
         (T0, Input::Opened),
@@ -621,14 +644,58 @@ fn cancel_within_window_stands_everyone_down_and_keeps_the_ack_clock() {
     ];
     let (st, fx) = run(&e, &district(), facts(Category::Emergency, "sos"), &inputs);
     let down = stood_down(&fx[2], StandDownReason::Cancelled);
-    assert!(down.contains(&1) && down.contains(&KEY), "{down:?}");
-    let cancelled: Vec<Timer> = fx[2]
-        .iter()
-        .filter_map(|e| match e {
-            Effect::CancelTimer { timer } => Some(*timer),
-            _ => None,
-        })
-        .collect();
+    assert!(
+        down.contains(&KEY),
+        "the key holder's open offer stops: {down:?}"
+    );
+    assert!(
+        !down.contains(&1),
+        "the volunteer on the way is not stood down"
+    );
+    assert!(fx[2].contains(&Effect::Push {
+        responder_id: 1,
+        push: Push::CancelNotice
+    }));
+    assert_eq!(st.assignees(), vec![1]);
+    assert_eq!(st.phase(), Phase::Assigned);
+    let cancelled = timers_cancelled(&fx[2]);
+    assert!(
+        !cancelled.contains(&Timer::Sla {
+            clock: SlaClock::OnScene
+        }),
+        "the on-scene clock keeps running while someone is on the way"
+    );
+    assert!(!cancelled.contains(&Timer::Sla {
+        clock: SlaClock::Ack
+    }));
+    assert!(!logged(&fx[2], "probable_false_alarm").is_empty());
+    // The operator confirms the false alarm: the volunteer stands down, the clocks stop.
+    let (st, fx) = e.step(
+        st,
+        &Input::ConfirmFalseAlarm {
+            by: "王芳".into()
+        },
+        T0 + 40 * S,
+        &district(),
+    );
+    assert_eq!(stood_down(&fx, StandDownReason::Cancelled), vec![1]);
+    assert!(st.assignees().is_empty());
+    assert!(timers_cancelled(&fx).contains(&Timer::Sla {
+        clock: SlaClock::OnScene
+    }));
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::ConsoleEvent { kind: "false_alarm_confirmed", actor, .. } if actor == "operator:王芳"
+    )));
+}
+
+#[test]
+fn cancel_with_nobody_on_the_way_stops_the_clocks_but_not_the_ack_clock() {
+    let e = Engine::new(DispatchPolicy::default());
+    let inputs = [(T0, Input::Opened), (T0 + 20 * S, Input::DeviceCancel)];
+    let (st, fx) = run(&e, &district(), facts(Category::Emergency, "sos"), &inputs);
+    assert_eq!(st.phase(), Phase::Cancelled);
+    let cancelled = timers_cancelled(&fx[1]);
     assert!(cancelled.contains(&Timer::Sla {
         clock: SlaClock::OnScene
     }));
@@ -638,18 +705,63 @@ fn cancel_within_window_stands_everyone_down_and_keeps_the_ack_clock() {
         }),
         "the operator must still confirm"
     );
-    assert!(fx[2].iter().any(|e| matches!(
-        e,
-        Effect::ConsoleEvent {
-            kind: "probable_false_alarm",
-            ..
-        }
-    )));
     let (_, fx) = e.step(st, &sla_timer(SlaClock::Ack), T0 + 60 * S, &district());
     assert_eq!(
         escalations(&fx),
         vec![(EscalationTarget::Operator, EscalationReason::AckOverdue)]
     );
+}
+
+#[test]
+fn an_alarm_after_a_cancel_restarts_every_stopped_clock_from_now_and_calls_the_operator() {
+    let e = Engine::new(DispatchPolicy::default());
+    let inputs = [
+        (T0, Input::Opened),
+        (T0 + 10 * S, Input::DeviceCancel),
+        (T0 + 200 * S, Input::AlarmJoined),
+    ];
+    let (st, fx) = run(&e, &district(), facts(Category::Emergency, "sos"), &inputs);
+    let started = timers_started(&fx[2]);
+    let again = T0 + 200 * S;
+    for (clock, target) in [(SlaClock::Accept, 120 * S), (SlaClock::OnScene, 1800 * S)] {
+        assert!(
+            started.contains(&(Timer::Sla { clock }, again + target)),
+            "{clock:?} restarts from the new alarm: {started:?}"
+        );
+    }
+    assert_eq!(
+        escalations(&fx[2]),
+        vec![(
+            EscalationTarget::Operator,
+            EscalationReason::AlarmAfterCancel
+        )]
+    );
+    assert!(!offered(&fx[2]).is_empty(), "offers go out again");
+    // Meeting a restarted clock is measured from its restart.
+    let (_, fx) = e.step(st, &Input::Accepted(1), again + 5 * S, &district());
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::SlaMet { clock: SlaClock::Accept, elapsed_ms } if *elapsed_ms == 5 * S
+    )));
+}
+
+#[test]
+fn reconcile_re_emits_the_timers_the_state_implies() {
+    let e = Engine::new(DispatchPolicy::default());
+    let (st, fx) = run(
+        &e,
+        &district(),
+        facts(Category::Emergency, "sos"),
+        &[(T0, Input::Opened)],
+    );
+    let (st2, again) = e.step(st.clone(), &Input::Reconcile, T0 + 5 * S, &district());
+    let mut first = timers_started(&fx[0]);
+    let mut repaired = timers_started(&again);
+    first.sort();
+    repaired.sort();
+    assert_eq!(first, repaired, "the same timers at the same due times");
+    assert_eq!(st2, st, "nothing else changes");
+    assert!(offered(&again).is_empty());
 }
 
 #[test]
@@ -762,9 +874,9 @@ fn operator_reassignment_stands_the_holder_down_and_the_new_one_can_accept() {
     assert!(
         fx[2].contains(&Effect::StartTimer {
             timer: Timer::OfferRound { round: 2 },
-            due: T0 + 20 * S + 30 * S
+            due: T0 + 20 * S + 120 * S
         }),
-        "the operator's offer expires like any round"
+        "the operator's offer runs for the manual-offer timeout"
     );
     assert_eq!(
         stood_down(&fx[3], StandDownReason::NotOpen),

@@ -8,7 +8,8 @@
 //! - [`matcher`]: an R-tree over the responders available now; nearest first, filtered by role,
 //!   skill and load, within a ring radius; fills team templates ("1+2+5") with distinct people.
 //!   Family key holders and the grid worker come from the incident's facts, not from geometry.
-//! - [`engine`]: the pure state machine `(state, input, now) → (state, effects)`. Inputs are
+//! - [`engine`] (the vocabulary) and `step` (the transitions): the pure state machine
+//!   `(state, input, now) → (state, effects)`. Inputs are
 //!   incident events (opened, alarm joined, operator ack, accept, decline, arrived, completed,
 //!   device cancel, redispatch, closed) and fired timers; effects are pushes to responders
 //!   (offer, assigned, stand down, escalation), contact notifications, durable timers to start or
@@ -17,13 +18,21 @@
 //! - [`welfare`]: the per-elder check-in clock that opens welfare visits (one durable timer per
 //!   elder, re-armed by every sign of life).
 //!
-//! [`runner`]: the code around the engine loads state, calls [`engine::Engine::step`] and carries
-//! out the effects; exactly-once acceptance and timer firing are enforced by the store.
+//! The shell around the core:
+//! - [`ready`]: one step's output made ready for the store (raft-rs's `Ready`): state, offers,
+//!   timers, incident events, attention and outgoing notifications, written in one transaction.
+//! - [`runner`]: loads state, steps the engine, commits the [`ready::Ready`], then does only the
+//!   volatile sends; operator and responder actions enter here.
+//! - [`timers`]: the loops that feed it (console feed, due timers and the dispatch inbox,
+//!   reconciler, welfare, responder refresh).
 
 pub mod engine;
 pub mod matcher;
 pub mod policy;
+pub mod ready;
 pub mod runner;
+mod step;
+pub mod timers;
 pub mod welfare;
 
 #[cfg(test)]
@@ -39,4 +48,6 @@ pub use matcher::{Available, Candidate, CandidateSource, Matcher, Shift, availab
 pub use policy::{
     CategoryPolicy, DispatchPolicy, SlaClock, SlaTargets, SlotSource, SlotSpec, TeamTemplate,
 };
-pub use runner::{Refusal, Runner, RunnerTiming};
+pub use ready::DeliveryPolicy;
+pub use runner::{Outlets, Refusal, Runner, RunnerTiming, Stepped};
+pub use timers::Cadence;

@@ -15,6 +15,9 @@ use crate::domain::{Category, Millis, ResponderKind};
 pub struct DispatchPolicy {
     /// A device cancel ("I'm OK") this many seconds after opening stops the offers (default 30).
     pub cancel_window_s: u64,
+    /// Seconds an operator's hand-picked offer waits for an answer before automatic dispatch
+    /// resumes (default 120; the console shows the time left).
+    pub manual_offer_timeout_s: u64,
     /// Emergencies: SOS, fall, smoke, gas, inactivity…
     pub emergency: CategoryPolicy,
     /// Service orders: daily care, housekeeping, emotional care, health advice.
@@ -319,6 +322,7 @@ impl Default for DispatchPolicy {
         ]);
         DispatchPolicy {
             cancel_window_s: 30,
+            manual_offer_timeout_s: 120,
             emergency: CategoryPolicy {
                 rings_m: vec![500.0, 1500.0, 3000.0],
                 offers_per_seat: 5,

@@ -1,38 +1,29 @@
-//! The code around the engine: follows committed incident events, loads an incident's dispatch
-//! state, steps the [`Engine`] and carries out its effects (offers and pushes, durable timers,
-//! incident events); a timer loop claims due timers from the store and feeds them back in.
+//! The code around the engine: loads an incident's dispatch state, steps the [`Engine`], and
+//! applies the step the way raft-rs applies a `Ready`: everything the step decided (new state,
+//! offers, timers, incident events, attention, outgoing notifications) is written in **one
+//! transaction** ([`Store::write_step`]), together with the consumption of what triggered it (a
+//! dispatch inbox entry or a claimed timer); only then are the volatile sends done (console and
+//! app streams, relay wake-ups, metrics). A crash at any point loses nothing and repeats nothing:
+//! before the commit nothing happened, after it the relays deliver from the committed rows.
 //!
 //! State is saved with a version check, so two instances stepping the same incident never both
-//! win: the loser reloads and steps again.
+//! win: the loser reloads and steps again. Acceptance is decided by the engine on that versioned
+//! state, and the unique seat index in `dispatch_offers` is the store's last word.
 //!
-//! Timers are claimed under a lease and marked fired after their step: an instance that dies
-//! mid-fire leaves the timer to be claimed again when the lease runs out. A re-fired timer whose
-//! step was already saved changes nothing (the engine ignores a stale round or a clock that already
-//! breached), so each timer takes effect once.
-//!
-//! The welfare clock: every elder with a device has a durable timer (`elder:<id>/welfare`), armed
-//! by a sweep and re-armed by every sign of life in the intake's transaction. When it fires, the
-//! pure [`welfare`](super::welfare) rule decides; a visit opens a welfare incident, which is
-//! dispatched like any other (the grid worker, with the welfare SLA).
+//! The loops that feed the runner (the console feed, due timers, the reconciler, welfare) are in
+//! [`timers`](super::timers).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use serde_json::json;
-use tokio::sync::broadcast::error::RecvError;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-
-use super::engine::{DispatchState, Effect, Engine, IncidentFacts, Input, Push, Timer};
+use super::engine::{DispatchState, Effect, Engine, IncidentFacts, Input, OfferStatus};
 use super::matcher::{Available, Matcher, available_at};
 use super::policy::DispatchPolicy;
+use super::ready::{self, DeliveryPolicy, Reach, ReadyInput};
 use super::welfare;
-use crate::domain::{IncidentEvent, IncidentStatus, Millis, Outcome, now_millis};
-use crate::notify::{ConsoleHub, ResponderHub, ResponderPush};
-use crate::store::{
-    AcceptOutcome, DueTimer, Store, StoreError, StoreResult, WELFARE_TIMER, timer_key,
-    welfare_elder, welfare_key,
-};
+use crate::domain::{Contact, IncidentEvent, IncidentStatus, Millis, Outcome, now_millis};
+use crate::notify::{ConsoleHub, Outbox, ResponderHub};
+use crate::store::{Consume, StepCommit, Store, StoreError, StoreResult};
 
 /// Timing the runner needs besides the policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,12 +34,15 @@ pub struct RunnerTiming {
     pub checkin_hour_ms: Millis,
     /// Local time's offset from UTC in minutes; shifts are in local time.
     pub utc_offset_min: i64,
+    /// How old an incident must be before the reconciler looks at it.
+    pub reconcile_grace_ms: Millis,
 }
 
 impl Default for RunnerTiming {
     fn default() -> Self {
         RunnerTiming {
             timer_lease_ms: 30_000,
+            reconcile_grace_ms: 10_000,
             checkin_hour_ms: welfare::HOUR_MS,
             utc_offset_min: 8 * 60,
         }
@@ -66,16 +60,38 @@ pub enum Refusal {
     Responder(String),
 }
 
+/// The state before and after a committed step.
+#[derive(Debug, Clone)]
+pub struct Stepped {
+    /// Before (`None`: the step started the dispatch).
+    pub before: Option<DispatchState>,
+    /// After.
+    pub after: DispatchState,
+}
+
+/// Where the runner's output goes besides the store.
+#[derive(Clone)]
+pub struct Outlets {
+    /// The console's live feed.
+    pub console: ConsoleHub,
+    /// The responders' app streams.
+    pub responders: ResponderHub,
+    /// Wakes the relays.
+    pub outbox: Outbox,
+}
+
 /// Runs dispatch for one server instance.
 pub struct Runner {
-    store: Store,
+    pub(super) store: Store,
     engine: Engine,
     matcher: Mutex<Matcher>,
     reference_lat: f64,
-    console: ConsoleHub,
-    responders: ResponderHub,
-    instance: String,
-    timing: RunnerTiming,
+    pub(super) out: Outlets,
+    pub(super) instance: String,
+    pub(super) timing: RunnerTiming,
+    delivery: DeliveryPolicy,
+    /// A periodic reload of the responders is running (they never overlap).
+    pub(super) refreshing: std::sync::atomic::AtomicBool,
 }
 
 impl Runner {
@@ -85,18 +101,19 @@ impl Runner {
         policy: DispatchPolicy,
         reference_lat: f64,
         timing: RunnerTiming,
-        console: ConsoleHub,
-        responders: ResponderHub,
+        delivery: DeliveryPolicy,
+        out: Outlets,
     ) -> Arc<Runner> {
         Arc::new(Runner {
             store,
             engine: Engine::new(policy),
             matcher: Mutex::new(Matcher::new(reference_lat, [])),
             reference_lat,
-            console,
-            responders,
+            out,
             instance: format!("{:016x}", rand::random::<u64>()),
             timing,
+            delivery,
+            refreshing: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -181,39 +198,67 @@ impl Runner {
             elder_id: incident.elder_id,
             grid_worker,
             key_holders,
-            contacts: elder.map(|e| e.contacts.len() as u32).unwrap_or(0),
+            contacts: elder.as_ref().map(|e| e.contacts.len() as u32).unwrap_or(0),
             opened_at: incident.received_at,
+            address: elder.as_ref().map(|e| e.address.clone()),
+            elder_name: elder.map(|e| e.name),
         }))
     }
 
-    /// Steps one incident's dispatch with `input` at `now` and carries out the effects.
-    pub async fn handle(&self, incident_id: i64, input: Input, now: Millis) -> StoreResult<()> {
+    /// Steps one incident's dispatch with `input` at `now` and commits the step. `None` when
+    /// nothing was stepped (no such incident, or nothing to dispatch).
+    pub async fn handle(
+        &self,
+        incident_id: i64,
+        input: Input,
+        now: Millis,
+    ) -> StoreResult<Option<Stepped>> {
+        self.step(incident_id, input, now, None).await
+    }
+
+    /// Steps and commits, consuming `consume` (an inbox entry, a claimed timer) in the same
+    /// transaction; `None` when it was already consumed or there was nothing to step.
+    pub(super) async fn step(
+        &self,
+        incident_id: i64,
+        input: Input,
+        now: Millis,
+        consume: Option<Consume>,
+    ) -> StoreResult<Option<Stepped>> {
         for _ in 0..8 {
-            let (version, state, mut inputs) =
+            let (version, before, inputs) =
                 match self.store.load_dispatch_state(incident_id).await? {
                     Some((v, json)) => {
                         let state: DispatchState = serde_json::from_str(&json)
                             .map_err(|e| StoreError::Invalid(format!("dispatch state: {e}")))?;
-                        (Some(v), state, vec![])
+                        (Some(v), Some(state), vec![input.clone()])
                     }
                     // A closed incident or a stray timer never starts a dispatch.
                     None if matches!(input, Input::Closed(_) | Input::TimerFired(_)) => {
-                        return Ok(());
+                        self.consume_only(incident_id, consume, now).await?;
+                        return Ok(None);
                     }
                     None => {
-                        let Some(facts) = self.facts(incident_id).await? else {
-                            return Ok(());
-                        };
-                        (None, self.engine.init(facts), vec![Input::Opened])
+                        let mut inputs = vec![Input::Opened];
+                        if !matches!(input, Input::Opened | Input::Reconcile) {
+                            inputs.push(input.clone());
+                        }
+                        (None, None, inputs)
                     }
                 };
-            if input != Input::Opened || inputs.is_empty() {
-                inputs.push(input.clone());
-            }
-            let first_offer_pending = state.offers.is_empty();
-            let (next, effects) = {
+            let start = match &before {
+                Some(st) => st.clone(),
+                None => match self.facts(incident_id).await? {
+                    Some(facts) => self.engine.init(facts),
+                    None => {
+                        self.consume_only(incident_id, consume, now).await?;
+                        return Ok(None);
+                    }
+                },
+            };
+            let (after, effects) = {
                 let index = self.matcher.lock().unwrap_or_else(|e| e.into_inner());
-                let mut st = state;
+                let mut st = start;
                 let mut all = Vec::new();
                 for i in &inputs {
                     let (s, fx) = self.engine.step(st, i, now, &*index);
@@ -222,203 +267,124 @@ impl Runner {
                 }
                 (st, all)
             };
-            let json = serde_json::to_string(&next)
+            let reach = self.reach(&effects).await?;
+            let contacts = self.contacts(&effects).await?;
+            let first_offer =
+                before.as_ref().is_none_or(|b| b.offers.is_empty()) && !after.offers.is_empty();
+            let ready = ready::ready(ReadyInput {
+                incident_id,
+                version,
+                before: before.as_ref(),
+                after: &after,
+                effects,
+                reach: &reach,
+                elder: contacts
+                    .as_ref()
+                    .map(|(name, list)| (name.as_str(), list.as_slice())),
+                delivery: self.delivery,
+                now,
+            });
+            let json = serde_json::to_string(&after)
                 .map_err(|e| StoreError::Invalid(format!("dispatch state: {e}")))?;
-            if !self
-                .store
-                .save_dispatch_state(incident_id, version, &json, now)
-                .await?
-            {
-                metrics::counter!("onekey_dispatch_state_races_total").increment(1);
-                continue;
+            let mut write = ready.write;
+            write.state = Some((version, json, ready::needs_timer(&after)));
+            write.consume = consume.clone();
+            match self.store.write_step(&write).await? {
+                StepCommit::Raced => {
+                    metrics::counter!("onekey_dispatch_state_races_total").increment(1);
+                    continue;
+                }
+                StepCommit::AlreadyConsumed => return Ok(None),
+                StepCommit::Committed {
+                    events,
+                    notifications,
+                } => {
+                    self.out.console.publish(events);
+                    self.out.responders.publish(&notifications);
+                    self.out.outbox.wake_for(&notifications);
+                    if first_offer {
+                        let secs = (now - after.facts.opened_at).max(0) as f64 / 1000.0;
+                        metrics::histogram!("onekey_dispatch_first_offer_seconds").record(secs);
+                    }
+                    record_metrics(&ready.after_commit);
+                    return Ok(Some(Stepped { before, after }));
+                }
             }
-            if first_offer_pending
-                && effects.iter().any(|e| {
-                    matches!(
-                        e,
-                        Effect::Push {
-                            push: Push::Offer { .. },
-                            ..
-                        }
-                    )
-                })
-            {
-                let secs = (now - next.facts.opened_at).max(0) as f64 / 1000.0;
-                metrics::histogram!("onekey_dispatch_first_offer_seconds").record(secs);
-            }
-            for effect in effects {
-                self.carry_out(incident_id, effect, now).await?;
-            }
-            return Ok(());
         }
         Err(StoreError::Invalid(format!(
             "incident {incident_id}: dispatch state kept changing under us"
         )))
     }
 
-    async fn carry_out(&self, incident_id: i64, effect: Effect, now: Millis) -> StoreResult<()> {
-        match effect {
-            Effect::Push { responder_id, push } => {
-                match &push {
-                    Push::Offer {
-                        slot,
-                        role,
-                        expires_at,
-                    } => {
-                        self.store
-                            .mark_dispatch_progress(incident_id, IncidentStatus::Dispatching, now)
-                            .await?;
-                        self.store
-                            .record_offer(
-                                incident_id,
-                                responder_id,
-                                *slot as i64,
-                                role,
-                                now,
-                                *expires_at,
-                            )
-                            .await?;
-                    }
-                    Push::StandDown { reason } => {
-                        let to = if *reason == super::StandDownReason::Expired {
-                            "expired"
-                        } else {
-                            "withdrawn"
-                        };
-                        self.store
-                            .set_offer_status(
-                                incident_id,
-                                responder_id,
-                                &["pending", "accepted", "arrived"],
-                                to,
-                                now,
-                            )
-                            .await?;
-                    }
-                    Push::Assigned { .. } => {
-                        self.store
-                            .mark_dispatch_progress(incident_id, IncidentStatus::Accepted, now)
-                            .await?;
-                    }
-                    Push::Escalation { .. } => {}
-                }
-                self.responders.publish(ResponderPush {
-                    responder_id,
-                    incident_id,
-                    at: now,
-                    push,
-                });
-            }
-            Effect::StartTimer { timer, due } => {
-                let name = timer.name();
-                self.store
-                    .schedule_timer(
-                        &timer_key(incident_id, &name),
-                        Some(incident_id),
-                        &name,
-                        due,
-                    )
-                    .await?;
-            }
-            Effect::CancelTimer { timer } => {
-                self.store
-                    .cancel_timer(&timer_key(incident_id, &timer.name()))
-                    .await?;
-            }
-            Effect::ConsoleEvent {
-                kind,
-                actor,
-                detail,
-            } => {
-                if kind == "arrived" {
-                    self.store
-                        .mark_dispatch_progress(incident_id, IncidentStatus::OnScene, now)
-                        .await?;
-                }
-                self.log(incident_id, kind, &actor, detail, now).await?;
-            }
-            Effect::NotifyContacts { elder_id } => {
-                let detail = json!({ "elder_id": elder_id });
-                self.log(incident_id, "contacts_notified", "system", detail, now)
-                    .await?;
-            }
-            Effect::Escalate { reason, .. } => {
-                metrics::counter!("onekey_dispatch_escalations_total", "reason" => format!("{reason:?}"))
-                    .increment(1);
-            }
-            Effect::SlaMet { clock, elapsed_ms } => {
-                metrics::histogram!("onekey_dispatch_sla_seconds", "clock" => clock.as_str())
-                    .record(elapsed_ms as f64 / 1000.0);
-            }
-            Effect::SlaBreached { clock } => {
-                metrics::counter!("onekey_dispatch_sla_breaches_total", "clock" => clock.as_str())
-                    .increment(1);
-            }
-        }
-        Ok(())
-    }
-
-    async fn log(
+    async fn consume_only(
         &self,
         incident_id: i64,
-        kind: &str,
-        actor: &str,
-        detail: serde_json::Value,
-        at: Millis,
+        consume: Option<Consume>,
+        now: Millis,
     ) -> StoreResult<()> {
-        if let Some(event) = self
-            .store
-            .log_incident_event(incident_id, kind, actor, detail, at)
-            .await?
-        {
-            self.console.publish([event]);
+        if consume.is_some() {
+            let write = crate::store::StepWrite {
+                incident_id,
+                consume,
+                at: now,
+                ..Default::default()
+            };
+            self.store.write_step(&write).await?;
         }
         Ok(())
     }
 
-    /// A responder accepts: the store decides who wins the seat (exactly once, across instances),
-    /// then the engine records it. Returns whether this responder got the task.
+    /// How each responder the step pushes to is reached (phone, app or SMS only).
+    async fn reach(&self, effects: &[Effect]) -> StoreResult<HashMap<i64, Reach>> {
+        let mut reach = HashMap::new();
+        for e in effects {
+            if let Effect::Push { responder_id, .. } = e
+                && !reach.contains_key(responder_id)
+                && let Some((phone, sms_only)) = self.store.responder_reach(*responder_id).await?
+            {
+                reach.insert(
+                    *responder_id,
+                    Reach {
+                        phone: Some(phone).filter(|p| !p.trim().is_empty()),
+                        sms_only,
+                    },
+                );
+            }
+        }
+        Ok(reach)
+    }
+
+    /// The elder's name and contacts, when the step notifies them.
+    async fn contacts(&self, effects: &[Effect]) -> StoreResult<Option<(String, Vec<Contact>)>> {
+        let Some(elder_id) = effects.iter().find_map(|e| match e {
+            Effect::NotifyContacts { elder_id } => Some(*elder_id),
+            _ => None,
+        }) else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .get_elder(elder_id)
+            .await?
+            .map(|e| (e.name, e.contacts)))
+    }
+
+    /// A responder accepts their offer. Returns whether they hold the task now (the engine
+    /// decides on the versioned state; a late or second accept is refused and told so).
     pub async fn accept(
         &self,
         incident_id: i64,
         responder_id: i64,
         now: Millis,
     ) -> StoreResult<bool> {
-        let seats = match self.store.load_dispatch_state(incident_id).await? {
-            Some((_, json)) => serde_json::from_str::<DispatchState>(&json)
-                .ok()
-                .and_then(|st| {
-                    let slot = st.offer(responder_id)?.slot;
-                    st.team.slots.get(slot).map(|s| i64::from(s.count))
-                })
-                .unwrap_or(1),
-            None => 1,
-        };
-        let outcome = self
-            .store
-            .accept_offer(incident_id, responder_id, seats, now)
+        let stepped = self
+            .handle(incident_id, Input::Accepted(responder_id), now)
             .await?;
-        if let AcceptOutcome::Won { .. } = outcome {
-            self.handle(incident_id, Input::Accepted(responder_id), now)
-                .await?;
-            let held = self
-                .store
-                .responder_offers(responder_id)
-                .await?
-                .iter()
-                .any(|o| o.incident_id == incident_id && o.status == "accepted");
-            return Ok(held);
-        }
-        let push = Push::StandDown {
-            reason: super::StandDownReason::NotOpen,
-        };
-        self.responders.publish(ResponderPush {
-            responder_id,
-            incident_id,
-            at: now,
-            push,
-        });
-        Ok(false)
+        Ok(stepped.is_some_and(|s| {
+            s.after
+                .offer(responder_id)
+                .is_some_and(|o| o.status.holds_task())
+        }))
     }
 
     /// A responder answers or reports progress on a task: `declined`, `arrived` or `completed`.
@@ -430,126 +396,30 @@ impl Runner {
         input: Input,
         now: Millis,
     ) -> StoreResult<bool> {
-        let (from, to): (&[&str], &str) = match &input {
-            Input::Declined(_) => (&["pending", "expired"], "declined"),
-            Input::Arrived(_) => (&["accepted"], "arrived"),
-            Input::Completed(..) => (&["accepted", "arrived"], "completed"),
+        let (from, to): (&[OfferStatus], OfferStatus) = match &input {
+            Input::Declined(_) => (
+                &[OfferStatus::Pending, OfferStatus::Expired],
+                OfferStatus::Declined,
+            ),
+            Input::Arrived(_) => (&[OfferStatus::Accepted], OfferStatus::Arrived),
+            Input::Completed(..) => (
+                &[OfferStatus::Accepted, OfferStatus::Arrived],
+                OfferStatus::Completed,
+            ),
             _ => return Ok(false),
         };
-        if !self
-            .store
-            .set_offer_status(incident_id, responder_id, from, to, now)
-            .await?
-        {
+        let allowed = match self.store.load_dispatch_state(incident_id).await? {
+            Some((_, json)) => serde_json::from_str::<DispatchState>(&json)
+                .ok()
+                .and_then(|st| st.offer(responder_id).map(|o| o.status))
+                .is_some_and(|s| from.contains(&s)),
+            None => false,
+        };
+        if !allowed {
             return Ok(false);
         }
-        self.handle(incident_id, input, now).await?;
-        Ok(true)
-    }
-
-    /// Dispatches open incidents that have no dispatch state yet (opened while no runner ran).
-    pub async fn resume(&self) -> StoreResult<usize> {
-        let filter = crate::store::IncidentFilter {
-            status: Some("open".into()),
-            limit: Some(1000),
-            ..Default::default()
-        };
-        let mut n = 0;
-        for incident in self.store.list_incidents(&filter).await? {
-            if self.store.load_dispatch_state(incident.id).await?.is_none() {
-                self.handle(incident.id, Input::Opened, now_millis())
-                    .await?;
-                n += 1;
-            }
-        }
-        Ok(n)
-    }
-
-    /// Claims the timers due at `now` (under a lease) and fires each; a timer is marked fired once
-    /// its step is done, so one whose instance dies mid-fire is fired again after the lease.
-    pub async fn fire_due(&self, now: Millis) -> StoreResult<usize> {
-        let due = self
-            .store
-            .claim_due_timers(now, &self.instance, 256, self.timing.timer_lease_ms)
-            .await?;
-        let n = due.len();
-        for t in due {
-            let kind = if t.name == WELFARE_TIMER {
-                "welfare"
-            } else {
-                "incident"
-            };
-            metrics::counter!("onekey_dispatch_timer_fires_total", "kind" => kind).increment(1);
-            let fired = match (t.incident_id, Timer::parse(&t.name), welfare_elder(&t.key)) {
-                (Some(incident_id), Some(timer), _) => {
-                    self.handle(incident_id, Input::TimerFired(timer), now)
-                        .await
-                }
-                (None, None, Some(elder_id)) => self.welfare_due(&t, elder_id, now).await,
-                _ => Ok(()), // not ours to interpret: completed so it does not come back
-            };
-            let completed = match fired {
-                Ok(()) => self.store.complete_timer(&t, &self.instance, now).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = completed {
-                tracing::error!(error = %e, timer = %t.key, "timer not completed; fired again after its lease");
-            }
-        }
-        Ok(n)
-    }
-
-    /// An elder's welfare timer fired: opens a welfare visit when no sign of life came within the
-    /// elder's check-in period, and re-arms the timer for the next period.
-    async fn welfare_due(&self, t: &DueTimer, elder_id: i64, now: Millis) -> StoreResult<()> {
-        let Some(elder) = self.store.get_elder(elder_id).await? else {
-            return Ok(());
-        };
-        let period = welfare::period_ms(elder.checkin_hours, self.timing.checkin_hour_ms);
-        let armed_at = t.due_at.saturating_sub(period);
-        let last = self
-            .store
-            .last_sign_of_life(elder_id)
-            .await?
-            .map_or(armed_at, |l| l.max(armed_at));
-        let key = welfare_key(elder_id);
-        if !welfare::visit_needed(last, period, now) {
-            let due = welfare::due_at(last, period);
-            return self
-                .store
-                .schedule_timer(&key, None, WELFARE_TIMER, due)
-                .await;
-        }
-        let detail = json!({
-            "kind": "missed_check_in",
-            "elder_id": elder_id,
-            "last_sign_of_life": last,
-            "checkin_hours": elder.checkin_hours,
-        });
-        if let Some(event) = self
-            .store
-            .open_welfare_incident(elder_id, "missed_check_in", detail, now)
-            .await?
-        {
-            let incident_id = event.incident_id;
-            tracing::info!(
-                elder_id,
-                incident_id,
-                "welfare visit opened: no sign of life"
-            );
-            self.console.publish([event]);
-            self.handle(incident_id, Input::Opened, now).await?;
-        }
-        self.store
-            .schedule_timer(&key, None, WELFARE_TIMER, now.saturating_add(period))
-            .await
-    }
-
-    /// Arms a welfare timer for every elder with a device that has none yet.
-    pub async fn arm_welfare(&self, now: Millis) -> StoreResult<u64> {
-        self.store
-            .arm_welfare_timers(now, self.timing.checkin_hour_ms)
-            .await
+        let stepped = self.handle(incident_id, input, now).await?;
+        Ok(stepped.is_some_and(|s| s.after.offer(responder_id).map(|o| o.status) == Some(to)))
     }
 
     async fn check_operator_action(&self, incident_id: i64) -> StoreResult<Result<(), Refusal>> {
@@ -628,77 +498,71 @@ impl Runner {
         Ok(Ok(()))
     }
 
-    /// Runs until `shutdown`: dispatches open incidents not yet dispatched, then follows the console
-    /// feed, polls due timers every `poll`, and every `refresh_every` reloads the available
-    /// responders (duty and shifts) and arms welfare timers for elders new since.
-    pub fn spawn(
-        self: Arc<Self>,
-        poll: Duration,
-        refresh_every: Duration,
-        shutdown: CancellationToken,
-    ) -> JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut feed = self.console.subscribe();
-            if let Err(e) = self.arm_welfare(now_millis()).await {
-                tracing::warn!(error = %e, "arming welfare timers failed");
+    /// An operator confirms a false alarm: responders still on it stand down.
+    pub async fn confirm_false_alarm(
+        &self,
+        incident_id: i64,
+        by: &str,
+        now: Millis,
+    ) -> StoreResult<Result<(), Refusal>> {
+        if let Err(r) = self.check_operator_action(incident_id).await? {
+            return Ok(Err(r));
+        }
+        let input = Input::ConfirmFalseAlarm { by: by.to_string() };
+        self.handle(incident_id, input, now).await?;
+        Ok(Ok(()))
+    }
+
+    /// The index of available responders (for tests of availability).
+    pub fn is_available(&self, responder_id: i64) -> bool {
+        self.matcher
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(responder_id)
+            .is_some()
+    }
+}
+
+fn record_metrics(effects: &[Effect]) {
+    for effect in effects {
+        match effect {
+            Effect::Escalate { reason, .. } => {
+                metrics::counter!("onekey_dispatch_escalations_total", "reason" => reason.as_str())
+                    .increment(1);
             }
-            match self.resume().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(incidents = n, "dispatch resumed open incidents"),
-                Err(e) => tracing::warn!(error = %e, "resuming open incidents failed"),
+            Effect::SlaMet { clock, elapsed_ms } => {
+                metrics::histogram!("onekey_dispatch_sla_seconds", "clock" => clock.as_str())
+                    .record(*elapsed_ms as f64 / 1000.0);
             }
-            let mut tick = tokio::time::interval(poll);
-            let mut refresh = tokio::time::interval(refresh_every);
-            let mut last_id = 0;
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    msg = feed.recv() => match msg {
-                        Ok(event) => {
-                            last_id = last_id.max(event.id);
-                            self.follow(&event).await;
-                        }
-                        Err(RecvError::Lagged(_)) => last_id = self.catch_up(last_id).await,
-                        Err(RecvError::Closed) => break,
-                    },
-                    _ = tick.tick() => {
-                        if let Err(e) = self.fire_due(now_millis()).await {
-                            tracing::warn!(error = %e, "claiming due timers failed");
-                        }
-                    }
-                    _ = refresh.tick() => {
-                        if let Err(e) = self.refresh_responders().await {
-                            tracing::warn!(error = %e, "refreshing responders failed");
-                        }
-                        if let Err(e) = self.arm_welfare(now_millis()).await {
-                            tracing::warn!(error = %e, "arming welfare timers failed");
-                        }
-                    }
-                }
+            Effect::SlaBreached { clock } => {
+                metrics::counter!("onekey_dispatch_sla_breaches_total", "clock" => clock.as_str())
+                    .increment(1);
             }
-            tracing::info!("dispatch runner stopped");
+            _ => {}
+        }
+    }
+}
+
+impl crate::notify::inbound::ReplySink for Runner {
+    fn answer(
+        &self,
+        incident_id: i64,
+        responder_id: i64,
+        accept: bool,
+    ) -> crate::notify::inbound::BoxFuture<'_, StoreResult<bool>> {
+        Box::pin(async move {
+            let now = now_millis();
+            if accept {
+                self.accept(incident_id, responder_id, now).await
+            } else {
+                self.report(
+                    incident_id,
+                    responder_id,
+                    Input::Declined(responder_id),
+                    now,
+                )
+                .await
+            }
         })
-    }
-
-    async fn follow(&self, event: &IncidentEvent) {
-        if let Some(input) = Self::input_for(event)
-            && let Err(e) = self.handle(event.incident_id, input, now_millis()).await
-        {
-            tracing::error!(error = %e, incident_id = event.incident_id, "dispatch step failed");
-        }
-    }
-
-    async fn catch_up(&self, after: i64) -> i64 {
-        let mut last = after;
-        while let Ok(events) = self.store.incident_events_after(last, 500).await {
-            let Some(end) = events.last().map(|e| e.id) else {
-                break;
-            };
-            for e in &events {
-                self.follow(e).await;
-            }
-            last = end;
-        }
-        last
     }
 }

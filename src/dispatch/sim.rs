@@ -392,6 +392,8 @@ fn open_case(
         key_holders,
         contacts: 1,
         opened_at: opened,
+        address: None,
+        elder_name: None,
     };
     w.cases.insert(
         id,

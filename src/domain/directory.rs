@@ -127,6 +127,9 @@ pub struct Elder {
     pub key_safe_code: Option<String>,
     /// Hours without a check-in or activity before a welfare visit is due.
     pub checkin_hours: i64,
+    /// Served now; a disabled elder keeps their history but gets no welfare checks.
+    #[serde(default = "yes")]
+    pub active: bool,
     /// Last change.
     pub updated_at: Millis,
 }
@@ -238,11 +241,14 @@ impl ResponderKind {
 /// into the next day).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Shift {
-    /// Bit `d` set: the shift starts on weekday `d` (0 = Monday).
+    /// Bit `d` set: the shift starts on weekday `d` (0 = Monday); at least one weekday.
+    #[schema(minimum = 1, maximum = 127)]
     pub weekdays: u8,
     /// Start, minutes after local midnight.
+    #[schema(maximum = 1439)]
     pub start_min: u32,
     /// End, minutes after local midnight.
+    #[schema(maximum = 1440)]
     pub end_min: u32,
 }
 
@@ -301,6 +307,78 @@ pub struct Responder {
     pub shifts: Vec<Shift>,
     /// Most tasks at once.
     pub max_tasks: i64,
+    /// Enabled; a disabled responder is offered nothing and cannot sign in.
+    #[serde(default = "yes")]
+    pub active: bool,
     /// Last change.
     pub updated_at: Millis,
+    /// How offers reach them.
+    #[serde(default)]
+    pub notify_by: NotifyBy,
+}
+
+/// How a responder is reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyBy {
+    /// The app (push over MQTT and the app's stream); an offer it does not confirm in time goes
+    /// out again as an SMS.
+    #[default]
+    App,
+    /// SMS only: no app; every offer and update is a text with reply codes.
+    Sms,
+}
+
+impl NotifyBy {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyBy::App => "app",
+            NotifyBy::Sms => "sms",
+        }
+    }
+
+    /// Parses [`NotifyBy::as_str`] (anything else is the app).
+    pub fn parse(s: &str) -> NotifyBy {
+        if s == "sms" {
+            NotifyBy::Sms
+        } else {
+            NotifyBy::App
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A phone number as the SMS centre sees it: digits only, without China's country code (`+86`,
+/// `0086`, `86` before an 11-digit mobile number), so a reply from `8613800000001` matches a
+/// contact registered as `138 0000 0001`.
+pub fn normalize_phone(phone: &str) -> String {
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    let national = digits
+        .strip_prefix("0086")
+        .or_else(|| digits.strip_prefix("86").filter(|rest| rest.len() == 11))
+        .unwrap_or(&digits);
+    national.to_string()
+}
+
+#[cfg(test)]
+mod phone_tests {
+    use super::normalize_phone;
+
+    #[test]
+    fn country_code_and_separators_are_dropped() {
+        for p in [
+            "13800000001",
+            "138 0000 0001",
+            "+86 138-0000-0001",
+            "8613800000001",
+            "008613800000001",
+        ] {
+            assert_eq!(normalize_phone(p), "13800000001", "{p}");
+        }
+        assert_eq!(normalize_phone("0796-8221234"), "07968221234");
+    }
 }

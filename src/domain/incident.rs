@@ -176,6 +176,36 @@ pub struct Incident {
     pub closed_at: Option<Millis>,
     /// By whom.
     pub closed_by: Option<String>,
+    /// Why an operator is needed now (`no_responder`, `accept_overdue`, `not_on_scene`,
+    /// `overdue`, `alarm_after_cancel`, `delivery_failed`, `family_unreachable`); cleared when an
+    /// operator acknowledges that step or closes the incident.
+    pub attention: Option<String>,
+    /// Since when.
+    pub attention_at: Option<Millis>,
+    /// The operator handling it now (took it, acknowledged it first, or had it handed over).
+    #[serde(default)]
+    pub taken_by: Option<String>,
+    /// Since when.
+    #[serde(default)]
+    pub taken_at: Option<Millis>,
+}
+
+impl Incident {
+    /// Where the incident stands, as the console's badge says it: `closed`, `done` (a responder
+    /// completed the task, waiting for the operator to close), `on_scene`, `accepted`,
+    /// `waiting_ack` (no operator has acknowledged it yet), `dispatching`, `acknowledged`, `new`.
+    pub fn stage(&self, task_done: bool) -> &'static str {
+        match self.status {
+            IncidentStatus::Closed => "closed",
+            _ if task_done => "done",
+            IncidentStatus::OnScene => "on_scene",
+            IncidentStatus::Accepted => "accepted",
+            _ if self.acked_at.is_none() => "waiting_ack",
+            IncidentStatus::Dispatching => "dispatching",
+            IncidentStatus::Acknowledged => "acknowledged",
+            IncidentStatus::New => "new",
+        }
+    }
 }
 
 /// One entry of an incident's append-only event log; `id` orders the console's live stream.

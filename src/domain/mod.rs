@@ -7,13 +7,14 @@
 mod directory;
 mod event;
 mod incident;
+pub mod power;
 mod time;
 
 pub use directory::{
-    Area, AreaLevel, Contact, Device, DeviceState, Elder, LivingSituation, Responder,
-    ResponderKind, Shift,
+    Area, AreaLevel, Contact, Device, DeviceState, Elder, LivingSituation, NotifyBy, Responder,
+    ResponderKind, Shift, normalize_phone,
 };
 pub use event::{DeviceEvent, DeviceStatus, EventBody, GeoPoint};
 pub use incident::{Category, Incident, IncidentEvent, IncidentStatus, Outcome};
 pub use onekey_protocol::{AlarmKind, CommandKind, ServiceKind};
-pub use time::{Millis, now_millis};
+pub use time::{Millis, clock_scale, now_millis, set_clock, wall_span};

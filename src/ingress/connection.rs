@@ -7,6 +7,12 @@
 //! written. A frame that is malformed, unauthenticated, replayed or from an unknown device is logged
 //! and counted, and closes this connection only. On shutdown the loop stops reading, but a frame
 //! already being handled is committed and answered first.
+//!
+//! A connection becomes the device's connection (for commands, replacing an older one) only after
+//! its first frame is authenticated, so a forged frame cannot push the real device off the line.
+//! Every frame, and every change the directory announces, revalidates the device: disabled,
+//! re-keyed or removed ends the connection (`revoked`); moved to another elder, it goes on as the
+//! new elder's.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,18 +20,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span};
 
-use super::{Adapter, DeviceAuth, DeviceRegistry, Reject};
+use super::{Adapter, DeviceAuth, DeviceRegistry, Reason, Reject};
 use crate::config::GatewayConfig;
 use crate::domain::now_millis;
 use crate::intake::Intake;
 use crate::notify::ConnectedDevices;
 use crate::notify::devices::Outgoing;
+use crate::supervision::traffic::TrafficCounters;
+
+/// A device's byte stream: plain TCP or TLS over it.
+pub trait DeviceIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> DeviceIo for T {}
 
 /// What every connection needs, shared by all listeners.
 pub struct GatewayContext {
@@ -39,6 +51,8 @@ pub struct GatewayContext {
     pub config: GatewayConfig,
     /// Cancelled at shutdown.
     pub shutdown: CancellationToken,
+    /// Frames per protocol and grid, for the traffic watch.
+    pub traffic: TrafficCounters,
     next_connection: AtomicU64,
 }
 
@@ -57,6 +71,7 @@ impl GatewayContext {
             devices,
             config,
             shutdown,
+            traffic: TrafficCounters::default(),
             next_connection: AtomicU64::new(1),
         })
     }
@@ -65,16 +80,13 @@ impl GatewayContext {
 /// Serves one device connection until it closes, misbehaves, is replaced, or the server stops.
 pub async fn serve_connection<A: Adapter>(
     adapter: Arc<A>,
-    stream: TcpStream,
+    stream: Box<dyn DeviceIo>,
     peer: SocketAddr,
     ctx: Arc<GatewayContext>,
 ) {
     let id = ctx.next_connection.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("device_conn", protocol = A::PROTOCOL, %peer, conn = id, device = tracing::field::Empty);
     async move {
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(error = %e, "set_nodelay failed");
-        }
         metrics::counter!("onekey_connections_total", "protocol" => A::PROTOCOL).increment(1);
         metrics::gauge!("onekey_connections_open", "protocol" => A::PROTOCOL).increment(1.0);
         let mut conn = Connection::<A> {
@@ -84,6 +96,7 @@ pub async fn serve_connection<A: Adapter>(
             ctx: ctx.clone(),
             id,
             device: None,
+            watch: None,
             cancel: ctx.shutdown.child_token(),
         };
         let end = conn.run().await;
@@ -99,12 +112,23 @@ pub async fn serve_connection<A: Adapter>(
 
 struct Connection<A: Adapter> {
     adapter: Arc<A>,
-    framed: Framed<TcpStream, A::Codec>,
+    framed: Framed<Box<dyn DeviceIo>, A::Codec>,
     session: A::Session,
     ctx: Arc<GatewayContext>,
     id: u64,
+    /// The device this connection authenticated as (its current directory entry).
     device: Option<Arc<DeviceAuth>>,
+    /// Raised when the directory changes the device; `None` until the next frame after a failed
+    /// lookup, so a store outage does not spin the loop.
+    watch: Option<CancellationToken>,
     cancel: CancellationToken,
+}
+
+async fn raised(token: Option<CancellationToken>) {
+    match token {
+        Some(t) => t.cancelled_owned().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl<A: Adapter> Connection<A> {
@@ -119,6 +143,12 @@ impl<A: Adapter> Connection<A> {
                 _ = self.cancel.cancelled() => {
                     return if self.ctx.shutdown.is_cancelled() { "shutdown" } else { "replaced by a newer connection" };
                 }
+                _ = raised(self.watch.clone()) => {
+                    if let Err(reject) = self.revalidate().await {
+                        return self.refuse(reject).await;
+                    }
+                    continue;
+                }
                 Some(out) = commands.recv() => {
                     self.write_command(out).await;
                     continue;
@@ -129,7 +159,7 @@ impl<A: Adapter> Connection<A> {
                 Err(_) if self.device.is_none() => {
                     return self
                         .refuse(Reject::new(
-                            "first_frame_timeout",
+                            Reason::FirstFrameTimeout,
                             "no frame before the deadline",
                         ))
                         .await;
@@ -137,20 +167,22 @@ impl<A: Adapter> Connection<A> {
                 Err(_) => {
                     return self
                         .refuse(Reject::new(
-                            "idle_timeout",
+                            Reason::IdleTimeout,
                             "silent past its heartbeat period",
                         ))
                         .await;
                 }
                 Ok(None) => return "peer closed",
                 Ok(Some(Err(e))) => {
-                    return self.refuse(Reject::new("malformed", e.to_string())).await;
+                    return self
+                        .refuse(Reject::new(Reason::Malformed, e.to_string()))
+                        .await;
                 }
                 Ok(Some(Ok(frame))) => frame,
             };
             metrics::counter!("onekey_frames_total", "protocol" => A::PROTOCOL).increment(1);
             let received = Instant::now();
-            let device = match self.identify(&frame, &mut commands_tx).await {
+            let device = match self.identify(&frame).await {
                 Ok(device) => device,
                 Err(reject) => return self.refuse(reject).await,
             };
@@ -158,28 +190,31 @@ impl<A: Adapter> Connection<A> {
             if let Err(reject) = self.handle(frame, &device, received).await {
                 return self.refuse(reject).await;
             }
+            // Authenticated: only now does this connection speak for the device.
+            if let Some(tx) = commands_tx.take() {
+                self.ctx
+                    .devices
+                    .register(device.device_id, self.id, tx, self.cancel.clone());
+            }
         }
     }
 
-    /// Resolves the frame's claimed identity to a registered, enabled device.
-    async fn identify(
-        &mut self,
-        frame: &A::Frame,
-        commands: &mut Option<mpsc::Sender<Outgoing>>,
-    ) -> Result<Arc<DeviceAuth>, Reject> {
+    /// Resolves the frame's claimed identity to a registered, enabled device (not yet trusted: the
+    /// adapter authenticates the frame next).
+    async fn identify(&mut self, frame: &A::Frame) -> Result<Arc<DeviceAuth>, Reject> {
         let claimed = self.adapter.identity(frame, &mut self.session)?;
         let ident = match (claimed, &self.device) {
-            (None, Some(device)) => return Ok(device.clone()),
+            (None, Some(_)) => return self.current().await,
             (None, None) => {
                 return Err(Reject::new(
-                    "not_logged_in",
+                    Reason::NotLoggedIn,
                     "frame before the device identified itself",
                 ));
             }
-            (Some(ident), Some(device)) if device.ident == ident => return Ok(device.clone()),
+            (Some(ident), Some(device)) if device.ident == ident => return self.current().await,
             (Some(ident), Some(device)) => {
                 return Err(Reject::new(
-                    "identity_changed",
+                    Reason::IdentityChanged,
                     format!("connection of {} claimed {ident}", device.ident),
                 ));
             }
@@ -187,59 +222,66 @@ impl<A: Adapter> Connection<A> {
         };
         let device = self.ctx.registry.authorize(A::PROTOCOL, &ident).await?;
         Span::current().record("device", device.device_id);
-        if let Some(tx) = commands.take() {
-            self.ctx
-                .devices
-                .register(device.device_id, self.id, tx, self.cancel.clone());
-        }
+        self.watch = Some(device.changed.clone());
         self.device = Some(device.clone());
         Ok(device)
     }
 
-    /// Decodes the frame, commits its events, then replies.
+    /// The connection's device, revalidated against the directory.
+    async fn current(&mut self) -> Result<Arc<DeviceAuth>, Reject> {
+        self.revalidate().await?;
+        self.device
+            .clone()
+            .ok_or_else(|| Reject::new(Reason::NotLoggedIn, "no device"))
+    }
+
+    /// Follows a change of the device in the directory: ends the connection when the device was
+    /// disabled, re-keyed or removed, else goes on with its current entry. A store outage keeps
+    /// the entry it has.
+    async fn revalidate(&mut self) -> Result<(), Reject> {
+        let Some(current) = self.device.clone() else {
+            self.watch = None;
+            return Ok(());
+        };
+        match self.ctx.registry.revalidate(&current).await {
+            Ok(newer) => {
+                if !Arc::ptr_eq(&newer, &current) {
+                    tracing::info!(elder = ?newer.elder_id, "device entry changed in the directory");
+                }
+                self.watch = Some(newer.changed.clone());
+                self.device = Some(newer);
+                Ok(())
+            }
+            Err(reject) if reject.reason == Reason::StoreUnavailable => {
+                tracing::warn!(detail = %reject.detail, "cannot revalidate the device; going on");
+                self.watch = None;
+                Ok(())
+            }
+            Err(reject) => Err(reject),
+        }
+    }
+
+    /// Decodes the frame, claims its sequence number, commits its events, then replies.
     async fn handle(
         &mut self,
         frame: A::Frame,
         device: &DeviceAuth,
         received: Instant,
     ) -> Result<(), Reject> {
-        let now = now_millis();
-        let handled = self.adapter.handle(frame, device, &mut self.session, now)?;
-        if let Some(status) = handled.status {
-            self.ctx
-                .intake
-                .report_status(device.device_id, status, now, handled.seq);
-        } else {
-            self.ctx
-                .intake
-                .report_status(device.device_id, Default::default(), now, handled.seq);
-        }
-        let stored = if handled.events.is_empty() {
-            Vec::new()
-        } else {
-            let submits = handled
-                .events
-                .into_iter()
-                .map(|event| self.ctx.intake.submit(event));
-            let results = futures_util::future::join_all(submits).await;
-            match results.into_iter().collect::<Result<Vec<_>, _>>() {
-                Ok(stored) => stored,
-                Err(e) => {
-                    // Never ACK what is not stored: the device retries and nothing is lost.
-                    tracing::error!(error = %e, "events not committed; withholding the ACK");
-                    metrics::counter!("onekey_acks_withheld_total", "protocol" => A::PROTOCOL)
-                        .increment(1);
-                    return Ok(());
-                }
-            }
-        };
-        if let Some(reply) = self
-            .adapter
-            .reply(handled.pending, &stored, device, &mut self.session)
-        {
+        let reply = super::commit::answer_frame(
+            self.adapter.as_ref(),
+            A::PROTOCOL,
+            &self.ctx,
+            frame,
+            device,
+            &mut self.session,
+            now_millis(),
+        )
+        .await?;
+        if let Some(reply) = reply {
             if let Err(e) = self.framed.send(reply).await {
                 tracing::warn!(error = %e, "writing the reply failed");
-                return Err(Reject::new("write_failed", e.to_string()));
+                return Err(Reject::new(Reason::WriteFailed, e.to_string()));
             }
             metrics::histogram!("onekey_device_ack_seconds", "protocol" => A::PROTOCOL)
                 .record(received.elapsed().as_secs_f64());
@@ -271,18 +313,18 @@ impl<A: Adapter> Connection<A> {
 
     /// Logs and counts a rejection, sends its reply if any, and ends the connection.
     async fn refuse(&mut self, reject: Reject) -> &'static str {
-        match reject.reason {
-            "first_frame_timeout" | "idle_timeout" => {
-                tracing::info!(reason = reject.reason, detail = %reject.detail, "closing connection")
-            }
-            _ => {
-                tracing::warn!(reason = reject.reason, detail = %reject.detail, "frame rejected; closing connection")
-            }
+        let reason = reject.reason.as_str();
+        if reject.reason.is_routine() {
+            tracing::info!(reason, detail = %reject.detail, "closing connection");
+        } else if reject.reason.is_server_side() {
+            tracing::error!(reason, detail = %reject.detail, "frame not handled; closing connection");
+        } else {
+            tracing::warn!(reason, detail = %reject.detail, "frame rejected; closing connection");
         }
-        metrics::counter!("onekey_frames_rejected_total", "protocol" => A::PROTOCOL, "reason" => reject.reason).increment(1);
+        metrics::counter!("onekey_frames_rejected_total", "protocol" => A::PROTOCOL, "reason" => reason).increment(1);
         if let Some(reply) = reject.reply {
             let _ = tokio::time::timeout(Duration::from_secs(2), self.framed.send(reply)).await;
         }
-        reject.reason
+        reason
     }
 }

@@ -1,5 +1,7 @@
 //! What the adapters of already-deployed protocols (GT06, watch, H02, SIA DC-09) share: a codec
-//! wrapper, and the one mapping from a codec's [`Decoded`] frame to stored events.
+//! wrapper, the one mapping from a codec's [`Decoded`] frame to stored events, and [`Deployed`], the
+//! one [`Adapter`] for the protocols that differ only in their codec ([`DeployedProtocol`]: GT06, H02,
+//! watch).
 //!
 //! These protocols carry no authentication: a frame is accepted only from a registered identity
 //! (IMEI, watch id, DC-09 account), and the connection loop refuses the rest. Their alarms have no
@@ -14,8 +16,8 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use onekey_device_protocols::{Decoded, Location, Report, ServerCommand};
 
-use super::{DeviceAuth, Handled};
-use crate::domain::{DeviceEvent, DeviceStatus, EventBody, GeoPoint, Millis};
+use super::{Adapter, DeviceAuth, Handled, Reason, Reject};
+use crate::domain::{DeviceEvent, DeviceStatus, EventBody, GeoPoint, Millis, now_millis};
 use crate::notify::{CommandError, DeviceCommand};
 use crate::store::Stored;
 
@@ -73,17 +75,19 @@ fn geo(l: &Location) -> GeoPoint {
 }
 
 /// Maps a decoded frame to events, heartbeat state and the reply to send after the commit.
+/// `fingerprint` is what a retry of the frame repeats: its bytes, or for DC-09 its content without
+/// the timestamp (a panel's retry keeps the sequence number and refreshes the time).
 pub fn handled(
     protocol: &'static str,
     decoded: Decoded,
-    frame: &[u8],
+    fingerprint: &[u8],
     device: &DeviceAuth,
     now: Millis,
 ) -> Handled<Option<Bytes>> {
     let mut status = DeviceStatus::default();
     let mut has_status = false;
     let mut events = Vec::new();
-    let digest = Sha256::digest(frame);
+    let digest = Sha256::digest(fingerprint);
     let hour = now / 3_600_000;
     let serial = decoded
         .serial
@@ -129,6 +133,7 @@ pub fn handled(
                 )
             }
             Report::Restore { raw_code } => (EventBody::Restore, raw_code),
+            Report::Cancel { raw_code } => (EventBody::Cancel, raw_code),
             Report::CommandResult { text } => (
                 EventBody::CommandResult {
                     command_id: None,
@@ -180,4 +185,114 @@ pub fn server_command(command: &DeviceCommand) -> Result<ServerCommand, CommandE
         } => ServerCommand::Locate,
         DeviceCommand::Native { .. } => return Err(CommandError::Unsupported),
     })
+}
+
+/// What one deployed protocol brings to [`Deployed`]: its codec, its decoder and its commands.
+pub trait DeployedProtocol: Send + Sync + 'static {
+    /// Protocol name devices are registered under.
+    const PROTOCOL: &'static str;
+    /// Frames the codec cuts out.
+    type Frame: AsRef<[u8]> + Send + Sync;
+    /// The protocol's byte-stream codec.
+    type Codec: Decoder<Item = Self::Frame, Error: std::fmt::Display + Send + Sync>
+        + Send
+        + Unpin
+        + 'static;
+    /// The codec's per-connection state.
+    type Session: Default + Send + Sync;
+
+    /// A codec that refuses frames over `max_frame` bytes.
+    fn codec(max_frame: usize) -> Self::Codec;
+
+    /// Decodes one frame at `now_s` (Unix seconds); the error is the log's detail.
+    fn decode(frame: &[u8], session: &mut Self::Session, now_s: i64) -> Result<Decoded, String>;
+
+    /// The identity the connection logged in with, for frames that carry none (GT06 after login).
+    fn logged_in(_session: &Self::Session) -> Option<String> {
+        None
+    }
+
+    /// Encodes a server command for device `ident`, when the protocol has it.
+    fn encode(
+        command: &ServerCommand,
+        id: u32,
+        ident: &str,
+        session: &Self::Session,
+        now_s: i64,
+    ) -> Option<Vec<u8>>;
+}
+
+/// The adapter of a [`DeployedProtocol`]: frames are decoded while identifying them (the identity
+/// is inside), mapped by [`handled`], and answered with the protocol's reply after the commit.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Deployed<P>(pub P);
+
+/// Per-connection state: the codec's session and the frame decoded while identifying it.
+pub struct DeployedSession<S> {
+    codec: S,
+    decoded: Option<Decoded>,
+}
+
+impl<P: DeployedProtocol> Adapter for Deployed<P> {
+    const PROTOCOL: &'static str = P::PROTOCOL;
+    type Frame = P::Frame;
+    type Codec = RawReplies<P::Codec>;
+    type Session = DeployedSession<P::Session>;
+    type Pending = Option<Bytes>;
+
+    fn codec(&self, max_frame: usize) -> Self::Codec {
+        RawReplies::new(P::codec(max_frame), P::PROTOCOL)
+    }
+
+    fn session(&self) -> Self::Session {
+        DeployedSession {
+            codec: P::Session::default(),
+            decoded: None,
+        }
+    }
+
+    fn identity(&self, frame: &P::Frame, s: &mut Self::Session) -> Result<Option<String>, Reject> {
+        let decoded = P::decode(frame.as_ref(), &mut s.codec, now_millis() / 1000)
+            .map_err(|e| Reject::new(Reason::Malformed, e))?;
+        let identity = decoded.identity.clone().or_else(|| P::logged_in(&s.codec));
+        s.decoded = Some(decoded);
+        Ok(identity)
+    }
+
+    fn handle(
+        &self,
+        frame: P::Frame,
+        device: &DeviceAuth,
+        s: &mut Self::Session,
+        now: Millis,
+    ) -> Result<Handled<Option<Bytes>>, Reject> {
+        let decoded = s
+            .decoded
+            .take()
+            .ok_or_else(|| Reject::new(Reason::Malformed, "frame not decoded"))?;
+        Ok(handled(P::PROTOCOL, decoded, frame.as_ref(), device, now))
+    }
+
+    fn reply(
+        &self,
+        pending: Option<Bytes>,
+        stored: &[Stored],
+        _: &DeviceAuth,
+        _: &mut Self::Session,
+    ) -> Option<Bytes> {
+        reply(pending, stored)
+    }
+
+    fn command(
+        &self,
+        command: &DeviceCommand,
+        id: u32,
+        device: &DeviceAuth,
+        s: &mut Self::Session,
+    ) -> Result<Bytes, CommandError> {
+        let command = server_command(command)?;
+        P::encode(&command, id, &device.ident, &s.codec, now_millis() / 1000)
+            .map(Bytes::from)
+            .ok_or(CommandError::Unsupported)
+    }
 }

@@ -46,9 +46,12 @@ pub async fn serve_listener<A: Adapter>(
             drop(stream);
             continue;
         };
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "set_nodelay failed");
+        }
         let (adapter, ctx) = (adapter.clone(), ctx.clone());
         tracker.spawn(async move {
-            serve_connection(adapter, stream, peer, ctx).await;
+            serve_connection(adapter, Box::new(stream), peer, ctx).await;
             drop(slot);
         });
     }

@@ -4,9 +4,10 @@
 //! identity a frame claims, a mapping from frames to [`DeviceEvent`]s, and the replies the protocol
 //! expects. Everything else is shared by all protocols and lives in [`connection`]: the first-frame
 //! deadline, the idle timeout, the identity check against the [`DeviceRegistry`], handing events to
-//! [`Intake`](crate::intake::Intake), and writing the ACK only after the events are committed.
+//! [`Intake`](crate::intake::Intake), and writing the ACK only after the events are committed
+//! ([`commit`], which the MQTT uplink shares).
 
-pub mod broker;
+pub mod commit;
 pub mod connection;
 pub mod deployed;
 pub mod gt06;
@@ -15,6 +16,7 @@ pub mod listener;
 pub mod mqtt;
 pub mod native;
 pub mod registry;
+pub mod reject;
 pub mod sia;
 pub mod watch;
 
@@ -24,6 +26,9 @@ use tokio_util::codec::{Decoder, Encoder};
 pub use connection::GatewayContext;
 pub use listener::serve_listener;
 pub use registry::{DeviceAuth, DeviceRegistry};
+pub use reject::{Reason, Reject};
+
+use onekey_protocol::SeqClass;
 
 use crate::domain::{DeviceEvent, DeviceStatus, Millis};
 use crate::notify::{CommandError, DeviceCommand};
@@ -36,32 +41,10 @@ pub struct Handled<P> {
     pub events: Vec<DeviceEvent>,
     /// Heartbeat state, written lazily.
     pub status: Option<DeviceStatus>,
-    /// Native sequence number, for the device's replay state.
+    /// Native sequence number, claimed in the device's replay window before anything is answered.
     pub seq: Option<i64>,
     /// What the adapter needs to build the reply once the events are committed.
     pub pending: P,
-}
-
-/// Why a frame was refused. The connection logs it, counts it, sends `reply` if any and closes.
-#[derive(Debug)]
-pub struct Reject {
-    /// Stable metrics label: `malformed`, `bad_mac`, `replay`, `unknown_device`, `disabled`…
-    pub reason: &'static str,
-    /// Detail for the log.
-    pub detail: String,
-    /// Bytes to send before closing (a protocol-level NAK), if any.
-    pub reply: Option<Bytes>,
-}
-
-impl Reject {
-    /// A rejection without a reply.
-    pub fn new(reason: &'static str, detail: impl Into<String>) -> Reject {
-        Reject {
-            reason,
-            detail: detail.into(),
-            reply: None,
-        }
-    }
 }
 
 /// One device protocol.
@@ -103,6 +86,17 @@ pub trait Adapter: Send + Sync + 'static {
         session: &mut Self::Session,
         now: Millis,
     ) -> Result<Handled<Self::Pending>, Reject>;
+
+    /// Applies the replay window's verdict on the frame's sequence number (protocols that have one):
+    /// `TooOld` refuses the frame, `Repeat` marks a retry.
+    fn sequenced(
+        &self,
+        _handled: &mut Handled<Self::Pending>,
+        _class: SeqClass,
+        _device: &DeviceAuth,
+    ) -> Result<(), Reject> {
+        Ok(())
+    }
 
     /// The reply, once every event of the frame is committed (`stored` in event order).
     fn reply(

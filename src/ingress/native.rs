@@ -1,10 +1,11 @@
 //! The native OneKey protocol (`firmware-protocol/PROTOCOL.md`): authenticated binary frames.
 //!
 //! Every frame carries the device id in clear, so the connection can look up the device's key; the
-//! adapter then checks the HMAC tag and the sequence number against the device's replay window. A
-//! retry of a recent frame (same sequence number) is handled again: the store recognises the event
-//! and the device gets an ACK marked `duplicate`. A sequence number older than the window is refused
-//! with a `rejected/replay` ACK and the connection closes.
+//! adapter then checks the HMAC tag, and the connection claims the sequence number in the device's
+//! durable replay window (the store's, shared by every instance). A retry of a recent frame (same
+//! sequence number) is handled again: the store recognises the event and the device gets an ACK
+//! marked `duplicate`; a repeated heartbeat changes nothing. A sequence number older than the window
+//! is refused with a `rejected/replay` ACK and the connection closes.
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
@@ -14,7 +15,7 @@ use onekey_protocol::{
     SeqClass,
 };
 
-use super::{Adapter, DeviceAuth, Handled, Reject};
+use super::{Adapter, DeviceAuth, Handled, Reason, Reject};
 use crate::domain::{DeviceEvent, DeviceStatus, EventBody, GeoPoint, Millis};
 use crate::notify::{CommandError, DeviceCommand};
 use crate::store::{StoreOutcome, Stored};
@@ -71,11 +72,12 @@ fn invalid(msg: String) -> std::io::Error {
 pub struct PendingAck {
     seq: u32,
     fixed: Option<AckStatus>,
+    heartbeat: bool,
 }
 
 fn key_of(device: &DeviceAuth) -> Result<Key, Reject> {
     Key::try_from(device.secret.as_slice())
-        .map_err(|_| Reject::new("no_key", "device has no 32-byte key registered"))
+        .map_err(|_| Reject::new(Reason::NoKey, "device has no 32-byte key registered"))
 }
 
 fn geo(l: onekey_protocol::Location) -> GeoPoint {
@@ -133,8 +135,8 @@ impl Adapter for Native {
     fn session(&self) {}
 
     fn identity(&self, frame: &Bytes, _: &mut ()) -> Result<Option<String>, Reject> {
-        let (unverified, _) =
-            onekey_protocol::decode(frame).map_err(|e| Reject::new("malformed", e.to_string()))?;
+        let (unverified, _) = onekey_protocol::decode(frame)
+            .map_err(|e| Reject::new(Reason::Malformed, e.to_string()))?;
         Ok(Some(unverified.device_id().to_string()))
     }
 
@@ -145,25 +147,12 @@ impl Adapter for Native {
         _: &mut (),
         now: Millis,
     ) -> Result<Handled<PendingAck>, Reject> {
-        let (unverified, _) =
-            onekey_protocol::decode(&frame).map_err(|e| Reject::new("malformed", e.to_string()))?;
+        let (unverified, _) = onekey_protocol::decode(&frame)
+            .map_err(|e| Reject::new(Reason::Malformed, e.to_string()))?;
         let verified = unverified
             .verify(&key_of(device)?)
-            .map_err(|e| Reject::new("bad_mac", e.to_string()))?;
+            .map_err(|e| Reject::new(Reason::BadMac, e.to_string()))?;
         let Header { seq, .. } = verified.header;
-        let class = device
-            .replay
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .check_and_mark(seq);
-        if class == SeqClass::TooOld {
-            let mut reject = Reject::new(
-                "replay",
-                format!("sequence {seq} is older than the replay window"),
-            );
-            reject.reply = ack(device, seq, AckStatus::Rejected, RejectReason::Replay);
-            return Err(reject);
-        }
         let device_time = verified.header.time().map(|t| i64::from(t) * 1000);
         let event = |body: EventBody, code: &str| DeviceEvent {
             device_id: device.device_id,
@@ -179,7 +168,11 @@ impl Adapter for Native {
             events: Vec::new(),
             status: None,
             seq: Some(i64::from(seq)),
-            pending: PendingAck { seq, fixed: None },
+            pending: PendingAck {
+                seq,
+                fixed: None,
+                heartbeat: false,
+            },
         };
         match verified.message {
             Message::Hello(_) => handled.pending.fixed = Some(AckStatus::Stored),
@@ -190,11 +183,8 @@ impl Adapter for Native {
                     signal_pct: h.signal_percent,
                     location: h.location.map(geo),
                 });
-                handled.pending.fixed = Some(if class == SeqClass::Repeat {
-                    AckStatus::Duplicate
-                } else {
-                    AckStatus::Stored
-                });
+                handled.pending.fixed = Some(AckStatus::Stored);
+                handled.pending.heartbeat = true;
             }
             Message::Alarm(a) => handled.events.push(event(
                 EventBody::Alarm {
@@ -219,12 +209,38 @@ impl Adapter for Native {
             )),
             Message::Ack(_) | Message::Command(_) => {
                 return Err(Reject::new(
-                    "malformed",
+                    Reason::Malformed,
                     "a server-to-device message sent by a device",
                 ));
             }
         }
         Ok(handled)
+    }
+
+    fn sequenced(
+        &self,
+        handled: &mut Handled<PendingAck>,
+        class: SeqClass,
+        device: &DeviceAuth,
+    ) -> Result<(), Reject> {
+        let seq = handled.pending.seq;
+        match class {
+            SeqClass::TooOld => Err(Reject::new(
+                Reason::Replay,
+                format!("sequence {seq} is older than the replay window"),
+            )
+            .with_reply(ack(device, seq, AckStatus::Rejected, RejectReason::Replay))),
+            SeqClass::Repeat => {
+                // A retry of a frame already seen: ACK it again, but a replayed heartbeat must not
+                // make a silent device look alive.
+                handled.status = None;
+                if handled.pending.heartbeat {
+                    handled.pending.fixed = Some(AckStatus::Duplicate);
+                }
+                Ok(())
+            }
+            SeqClass::Fresh | SeqClass::InWindowUnseen => Ok(()),
+        }
     }
 
     fn reply(

@@ -1,24 +1,30 @@
-//! The credentials of registered devices, cached for ingress.
+//! The credentials of registered devices, cached for ingress, and the native replay windows.
 //!
 //! A lookup goes to the store on a miss and after [`TTL`], so a device disabled or re-keyed in the
-//! directory is refused within a minute even on another server instance; the API also drops the
-//! entry at once on this instance. The native protocol's replay window lives here, so it survives
-//! reconnects; it starts from the highest sequence number the store has.
+//! directory is refused within a minute even on another server instance; the API also marks the
+//! entry stale at once on this instance. Every cached entry carries a `changed` signal, raised when
+//! the entry is replaced: open connections follow it (see `connection.rs`), so disabling, re-keying
+//! or moving a device reaches a connection that is already logged in.
+//!
+//! The native protocol's replay windows (highest sequence number and the bitmap below it) live in
+//! the store, with the device: every frame's sequence number is claimed there, atomically, so a
+//! frame replayed to another instance, or after a restart, is refused as well.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use onekey_protocol::ReplayWindow;
+use onekey_protocol::SeqClass;
+use tokio_util::sync::CancellationToken;
 
+use super::{Reason, Reject};
 use crate::store::{Store, StoreError};
 
 /// How long a cached entry is trusted.
 pub const TTL: Duration = Duration::from_secs(60);
 
 /// What ingress knows about a registered device.
-#[derive(Debug)]
 pub struct DeviceAuth {
     /// Row id.
     pub device_id: i64,
@@ -28,18 +34,56 @@ pub struct DeviceAuth {
     pub ident: String,
     /// The elder it belongs to.
     pub elder_id: Option<i64>,
-    /// Secret key (native MAC key, DC-09 AES key), empty if none.
+    /// The elder's grid (for traffic supervision).
+    pub grid_id: Option<i64>,
+    /// Secret key (native MAC key, DC-09 AES key), empty if none. Never logged.
     pub secret: Vec<u8>,
     /// Refused when false.
     pub enabled: bool,
     /// Heartbeat period in seconds (sets the idle timeout).
     pub heartbeat_s: i64,
-    /// Native protocol replay window.
-    pub replay: Mutex<ReplayWindow>,
     /// Next native downlink sequence number. Seeded from the clock (8 per second since 2023-11-14),
     /// so it never goes backwards across restarts unless the server sent a device more than eight
     /// frames a second on average since then.
     pub downlink_seq: AtomicU32,
+    /// Cancelled when this entry is replaced (the directory changed the device, or it was
+    /// reloaded after its TTL): holders look the device up again.
+    pub changed: CancellationToken,
+}
+
+impl std::fmt::Debug for DeviceAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceAuth")
+            .field("device_id", &self.device_id)
+            .field("protocol", &self.protocol)
+            .field("ident", &self.ident)
+            .field("elder_id", &self.elder_id)
+            .field("secret", &format_args!("<{} bytes>", self.secret.len()))
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeviceAuth {
+    /// Whether a connection authenticated as `self` may go on as `newer`: the same key, still
+    /// enabled. Moving the device to another elder or changing its heartbeat does not end it.
+    pub fn still_valid(&self, newer: Option<&DeviceAuth>) -> Result<(), Reject> {
+        match newer {
+            None => Err(Reject::new(
+                Reason::Revoked,
+                format!("{} is no longer registered", self.ident),
+            )),
+            Some(n) if !n.enabled => Err(Reject::new(
+                Reason::Revoked,
+                format!("{} was disabled", self.ident),
+            )),
+            Some(n) if n.secret != self.secret => Err(Reject::new(
+                Reason::Revoked,
+                format!("{} was given a new key", self.ident),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
 }
 
 fn downlink_seed() -> u32 {
@@ -85,34 +129,33 @@ impl DeviceRegistry {
             }
         };
         let Some(creds) = self.store.device_credentials(protocol, ident).await? else {
-            self.cache
+            let removed = self
+                .cache
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&key);
+            if let Some(old) = removed {
+                old.auth.changed.cancel();
+            }
             return Ok(None);
-        };
-        // Keep the replay window of a refreshed entry: it may be ahead of the store.
-        let window = match &previous {
-            Some(p) => *p.replay.lock().unwrap_or_else(|e| e.into_inner()),
-            None => match u32::try_from(creds.last_seq) {
-                Ok(0) | Err(_) => ReplayWindow::new(),
-                Ok(seq) => ReplayWindow::resume(seq),
-            },
         };
         let auth = Arc::new(DeviceAuth {
             device_id: creds.device_id,
             protocol,
             ident: ident.to_string(),
             elder_id: creds.elder_id,
+            grid_id: creds.grid_id,
             secret: creds.secret,
             enabled: creds.enabled,
             heartbeat_s: creds.heartbeat_s,
-            replay: Mutex::new(window),
             downlink_seq: AtomicU32::new(
-                previous.map_or_else(downlink_seed, |p| p.downlink_seq.load(Ordering::Relaxed)),
+                previous
+                    .as_ref()
+                    .map_or_else(downlink_seed, |p| p.downlink_seq.load(Ordering::Relaxed)),
             ),
+            changed: CancellationToken::new(),
         });
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(
+        let replaced = self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(
             key,
             Cached {
                 auth: auth.clone(),
@@ -120,17 +163,27 @@ impl DeviceRegistry {
                 stale: false,
             },
         );
+        if let Some(old) = replaced {
+            old.auth.changed.cancel();
+        }
         Ok(Some(auth))
     }
 
-    /// Marks a cached entry stale (the directory changed it); the next lookup reloads it from the
-    /// store but keeps its replay window.
+    /// Marks a cached entry stale (the directory changed it) and tells its holders: open
+    /// connections of the device look it up again at once.
     pub fn forget(&self, protocol: &str, ident: &str) {
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        for ((p, i), cached) in cache.iter_mut() {
-            if *p == protocol && i == ident {
-                cached.stale = true;
+        let mut stale = Vec::new();
+        {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            for ((p, i), cached) in cache.iter_mut() {
+                if *p == protocol && i == ident {
+                    cached.stale = true;
+                    stale.push(cached.auth.clone());
+                }
             }
+        }
+        for auth in stale {
+            auth.changed.cancel();
         }
     }
 
@@ -140,13 +193,12 @@ impl DeviceRegistry {
         &self,
         protocol: &'static str,
         ident: &str,
-    ) -> Result<Arc<DeviceAuth>, super::Reject> {
-        use super::Reject;
+    ) -> Result<Arc<DeviceAuth>, Reject> {
         let device = match self.lookup(protocol, ident).await {
             Ok(Some(device)) => device,
             Ok(None) => {
                 return Err(Reject::new(
-                    "unknown_device",
+                    Reason::UnknownDevice,
                     format!("{ident} is not registered as {protocol}"),
                 ));
             }
@@ -154,14 +206,48 @@ impl DeviceRegistry {
                 metrics::counter!("onekey_store_errors_total", "op" => "device_lookup")
                     .increment(1);
                 return Err(Reject::new(
-                    "store_unavailable",
+                    Reason::StoreUnavailable,
                     format!("cannot look up {ident}: {e}"),
                 ));
             }
         };
         if !device.enabled {
-            return Err(Reject::new("disabled", format!("{ident} is disabled")));
+            return Err(Reject::new(
+                Reason::Disabled,
+                format!("{ident} is disabled"),
+            ));
         }
         Ok(device)
+    }
+
+    /// The current entry of a device a connection authenticated as `current`: the same one while
+    /// nothing changed, the newer one when only its elder or heartbeat changed, or the rejection
+    /// that ends the connection (`revoked`) when it was disabled, re-keyed or removed.
+    pub async fn revalidate(&self, current: &Arc<DeviceAuth>) -> Result<Arc<DeviceAuth>, Reject> {
+        let newer = self
+            .lookup(current.protocol, &current.ident)
+            .await
+            .map_err(|e| {
+                Reject::new(
+                    Reason::StoreUnavailable,
+                    format!("cannot look up {}: {e}", current.ident),
+                )
+            })?;
+        current.still_valid(newer.as_deref())?;
+        Ok(newer.unwrap_or_else(|| current.clone()))
+    }
+
+    /// Claims a native sequence number in the device's durable replay window.
+    pub async fn claim(&self, device: &DeviceAuth, seq: u32) -> Result<SeqClass, Reject> {
+        self.store
+            .claim_sequence(device.device_id, seq)
+            .await
+            .map_err(|e| {
+                metrics::counter!("onekey_store_errors_total", "op" => "replay_claim").increment(1);
+                Reject::new(
+                    Reason::StoreUnavailable,
+                    format!("cannot check the replay window: {e}"),
+                )
+            })
     }
 }

@@ -1,13 +1,20 @@
 //! SIA DC-09 receiver for alarm panels and telecare units. The account (`#acct`) is readable before
-//! decryption; the connection resolves it to a registered account, whose secret (if any) is the AES key
-//! of `*`-encrypted messages. A message the receiver refuses (bad CRC in strict mode, timestamp outside
-//! −40 s/+20 s, unknown account) gets the protocol's `NAK` or `DUH` and the connection closes.
+//! decryption; the connection resolves it to a registered account, whose secret (if any) is the AES
+//! key of `*`-encrypted messages and then the only way that account is accepted: a message in clear
+//! from a keyed account is refused. A message the receiver refuses (bad CRC in strict mode, timestamp
+//! outside −40 s/+20 s, encrypted or not, unknown account, plaintext to a keyed account) gets the
+//! protocol's `NAK` or `DUH` and the connection closes.
+//!
+//! A panel retries an unacknowledged message with the same sequence number and a fresh timestamp
+//! (and, encrypted, fresh padding), so a retry is recognised by its account, sequence number and
+//! events, not by its bytes.
 
 use bytes::Bytes;
 use onekey_device_protocols::sia::{self, Account, SiaCodec};
+use onekey_device_protocols::{Decoded, Report};
 
 use super::deployed::{self, RawReplies};
-use super::{Adapter, DeviceAuth, Handled, Reject};
+use super::{Adapter, DeviceAuth, Handled, Reason, Reject};
 use crate::domain::Millis;
 use crate::notify::{CommandError, DeviceCommand};
 use crate::store::Stored;
@@ -28,6 +35,43 @@ pub fn account_of(frame: &[u8]) -> Option<String> {
     .then(|| account.to_string())
 }
 
+/// What a retry of a message repeats: the account, the sequence number and the events (codes and
+/// place), without the timestamp or the encryption's padding.
+fn fingerprint(account: &str, decoded: &Decoded) -> Vec<u8> {
+    let mut out = format!("{account}|{:?}", decoded.serial);
+    for report in &decoded.reports {
+        match report {
+            Report::Login => {}
+            Report::Alarm {
+                kind,
+                location,
+                raw_code,
+            } => {
+                let place = location.map(|l| (l.lat, l.lon));
+                out.push_str(&format!("|{raw_code}:{}:{place:?}", kind.as_str()));
+            }
+            Report::Restore { raw_code } => out.push_str(&format!("|{raw_code}")),
+            other => out.push_str(&format!("|{other:?}")),
+        }
+    }
+    out.into_bytes()
+}
+
+/// The rejection for a refused message.
+fn reason_of(reason: &sia::Reason) -> Reason {
+    match reason {
+        r if r.is_duh() => Reason::Unsupported,
+        sia::Reason::UnknownAccount(_) => Reason::UnknownDevice,
+        sia::Reason::Unencrypted(_) => Reason::Unencrypted,
+        sia::Reason::StaleTimestamp { .. } | sia::Reason::MissingTimestamp => {
+            Reason::StaleTimestamp
+        }
+        sia::Reason::Decrypt => Reason::BadMac,
+        sia::Reason::NoKey(_) => Reason::NoKey,
+        _ => Reason::Refused,
+    }
+}
+
 impl Adapter for Sia {
     const PROTOCOL: &'static str = "sia";
     type Frame = Vec<u8>;
@@ -44,11 +88,12 @@ impl Adapter for Sia {
     fn identity(&self, frame: &Vec<u8>, _: &mut ()) -> Result<Option<String>, Reject> {
         match account_of(frame) {
             Some(account) => Ok(Some(account)),
-            None => {
-                let mut reject = Reject::new("malformed", "DC-09 frame without a readable account");
-                reject.reply = Some(Bytes::from(sia::nak(crate::domain::now_millis() / 1000)));
-                Err(reject)
-            }
+            None => Err(
+                Reject::new(Reason::Malformed, "DC-09 frame without a readable account")
+                    .with_reply(Some(Bytes::from(sia::nak(
+                        crate::domain::now_millis() / 1000,
+                    )))),
+            ),
         }
     }
 
@@ -71,25 +116,21 @@ impl Adapter for Sia {
             })
         });
         match sia::parse(&frame, &mut session, now / 1000) {
-            Ok(decoded) => Ok(deployed::handled(
-                Self::PROTOCOL,
-                decoded,
-                &frame,
-                device,
-                now,
-            )),
-            Err(e) => {
-                let mut reject = Reject::new(
-                    if e.reason.is_duh() {
-                        "unsupported"
-                    } else {
-                        "refused"
-                    },
-                    format!("{:?}", e.reason),
-                );
-                reject.reply = Some(Bytes::from(e.reply));
-                Err(reject)
+            Ok(decoded) => {
+                for warning in session.warnings() {
+                    tracing::warn!(%warning, "DC-09 message accepted despite a defect");
+                }
+                let fingerprint = fingerprint(&device.ident, &decoded);
+                Ok(deployed::handled(
+                    Self::PROTOCOL,
+                    decoded,
+                    &fingerprint,
+                    device,
+                    now,
+                ))
             }
+            Err(e) => Err(Reject::new(reason_of(&e.reason), e.reason.to_string())
+                .with_reply(Some(Bytes::from(e.reply)))),
         }
     }
 
@@ -111,5 +152,20 @@ impl Adapter for Sia {
         _: &mut (),
     ) -> Result<Bytes, CommandError> {
         Err(CommandError::Unsupported)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_are_read_before_decryption() {
+        assert_eq!(
+            account_of(b"\n8D3B0035\"*SIA-DCS\"0002L0#AAA[8E58"),
+            Some("AAA".into())
+        );
+        assert_eq!(account_of(b"\"SIA-DCS\"0002L0#[x"), None);
+        assert_eq!(account_of(b"no account"), None);
     }
 }

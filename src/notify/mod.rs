@@ -1,11 +1,16 @@
-//! Effects that leave the house after a commit: the console's live feed, commands to devices and
-//! pushes to responders.
+//! Effects that leave the house after a commit: the console's live feed, commands to devices, and
+//! the outbox through which every message to a person or another system goes (responder pushes
+//! over MQTT and the app's stream, SMS, webhooks), with its relays and fallbacks.
 
+pub mod channels;
 pub mod console;
 pub mod devices;
+pub mod inbound;
+pub mod outbox;
+pub mod receipts;
+pub mod responders;
 
 pub use console::ConsoleHub;
 pub use devices::{CommandError, ConnectedDevices, DeviceCommand};
-pub mod responders;
-
-pub use responders::{ResponderHub, ResponderPush};
+pub use outbox::{Attempt, DeliveryPolicy, Outbox, RelayContext, RelaySettings, Transport};
+pub use responders::{ResponderHub, app_message};

@@ -1,49 +1,54 @@
-//! Pushes to responders' apps: offers, assignments, stand-downs, escalations. A broadcast like
-//! [`ConsoleHub`](super::ConsoleHub); the SSE endpoint and the MQTT push subscribe and filter by
-//! responder.
+//! The responders' live app stream: committed push notifications, fanned out after their
+//! transaction commits. The same rows go to the MQTT task topic through the push relay, so the
+//! app's page and its push can never disagree; an app stream that lags or reconnects catches up
+//! from the store by notification id.
 
 use std::sync::Arc;
 
-use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::dispatch::Push;
-use crate::domain::Millis;
+use crate::store::Notification;
 
-/// One message for one responder.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ResponderPush {
-    /// Recipient.
-    pub responder_id: i64,
-    /// The incident it is about.
-    pub incident_id: i64,
-    /// When it was sent.
-    pub at: Millis,
-    /// What it says.
-    pub push: Push,
-}
-
-/// Fan-out of responder pushes.
+/// Fan-out of committed push notifications.
 #[derive(Clone)]
 pub struct ResponderHub {
-    tx: broadcast::Sender<Arc<ResponderPush>>,
+    tx: broadcast::Sender<Arc<Notification>>,
 }
 
 impl ResponderHub {
-    /// A hub buffering up to `capacity` pushes per subscriber.
+    /// A hub buffering up to `capacity` notifications per subscriber.
     pub fn new(capacity: usize) -> ResponderHub {
         let (tx, _) = broadcast::channel(capacity);
         ResponderHub { tx }
     }
 
-    /// Publishes one push; no subscriber is fine (the app lists its tasks when it reconnects).
-    pub fn publish(&self, push: ResponderPush) {
-        metrics::counter!("onekey_responder_pushes_total").increment(1);
-        let _ = self.tx.send(Arc::new(push));
+    /// Publishes committed push notifications; no subscriber is fine (the app catches up).
+    pub fn publish<'a>(&self, notifications: impl IntoIterator<Item = &'a Notification>) {
+        for n in notifications {
+            if n.channel == crate::store::Channel::Push {
+                metrics::counter!("onekey_responder_pushes_total").increment(1);
+                let _ = self.tx.send(Arc::new(n.clone()));
+            }
+        }
     }
 
-    /// A new subscription.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<ResponderPush>> {
+    /// A new subscription; take it *before* reading the catch-up from the store.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Notification>> {
         self.tx.subscribe()
     }
+}
+
+/// The message an app receives for a push notification, on MQTT and on its live stream alike:
+/// the stored payload with the notification's `id` (to confirm receipt and drop repeats) and
+/// `at` (when it was queued).
+pub fn app_message(n: &Notification) -> serde_json::Value {
+    let mut v = n.payload.clone();
+    if let Some(map) = v.as_object_mut() {
+        map.insert("id".into(), n.id.into());
+        map.insert("at".into(), n.created_at.into());
+        if let Some(incident) = n.incident_id {
+            map.entry("incident_id").or_insert(incident.into());
+        }
+    }
+    v
 }

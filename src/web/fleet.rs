@@ -14,8 +14,8 @@ use super::auth::Operator;
 use super::error::ApiResult;
 use crate::domain::{Area, AreaLevel, Device, DeviceState, Millis, Responder};
 
-/// A battery at or below this share is low.
-pub const LOW_BATTERY_PCT: i64 = 20;
+/// A battery at or below this share is low (the same share that raises the alarm).
+pub const LOW_BATTERY_PCT: i64 = crate::domain::power::LOW_BATTERY_PCT as i64;
 const ALL: i64 = 100_000;
 
 /// Routes.

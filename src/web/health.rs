@@ -1,8 +1,5 @@
 //! `/healthz` and `/metrics`.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -10,38 +7,7 @@ use axum::response::IntoResponse;
 use serde::Serialize;
 
 use super::AppState;
-
-/// The broker connection's state, shared with the MQTT client.
-#[derive(Clone, Default)]
-pub struct BrokerHealth(Arc<AtomicU8>);
-
-/// What the broker connection is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BrokerState {
-    /// MQTT is not configured in this process.
-    Disabled,
-    /// Connecting or reconnecting.
-    Down,
-    /// Connected and subscribed.
-    Up,
-}
-
-impl BrokerHealth {
-    /// Sets the state.
-    pub fn set(&self, state: BrokerState) {
-        self.0.store(state as u8, Ordering::Relaxed);
-    }
-
-    /// Reads the state.
-    pub fn get(&self) -> BrokerState {
-        match self.0.load(Ordering::Relaxed) {
-            1 => BrokerState::Down,
-            2 => BrokerState::Up,
-            _ => BrokerState::Disabled,
-        }
-    }
-}
+use crate::mqtt::BrokerState;
 
 #[derive(Serialize)]
 struct Dependency {
@@ -54,9 +20,14 @@ struct Dependency {
 struct Health {
     status: &'static str,
     store: Dependency,
+    /// The store's durability settings in force and the unsafe ones (absent when unreadable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    durability: Option<crate::store::Durability>,
     broker: Dependency,
     devices_connected: usize,
     consoles_connected: usize,
+    /// Protocols and grids whose traffic stopped (`status` is then `degraded`, still 200).
+    traffic_quiet: Vec<crate::supervision::traffic::Quiet>,
 }
 
 /// 200 when every dependency is up, 503 otherwise; the body names each one.
@@ -67,14 +38,24 @@ pub async fn healthz(State(app): State<AppState>) -> impl IntoResponse {
                 state: "up",
                 error: None,
             },
-            Ok(Err(e)) => Dependency {
-                state: "down",
-                error: Some(e.to_string()),
-            },
+            Ok(Err(e)) => {
+                // The details go to the log only: /healthz is public.
+                tracing::warn!(error = %e, "health check: store down");
+                Dependency {
+                    state: "down",
+                    error: Some("unavailable".into()),
+                }
+            }
             Err(_) => Dependency {
                 state: "down",
                 error: Some("timed out".into()),
             },
+        };
+    let durability =
+        match tokio::time::timeout(std::time::Duration::from_secs(2), app.store.durability()).await
+        {
+            Ok(Ok(d)) => Some(d),
+            _ => None,
         };
     let broker_state = app.broker.get();
     let broker = Dependency {
@@ -86,9 +67,16 @@ pub async fn healthz(State(app): State<AppState>) -> impl IntoResponse {
         error: None,
     };
     let healthy = store.state == "up" && broker_state != BrokerState::Down;
+    let traffic_quiet = app.traffic.quiet();
     let body = Health {
-        status: if healthy { "ok" } else { "degraded" },
+        status: if healthy && traffic_quiet.is_empty() {
+            "ok"
+        } else {
+            "degraded"
+        },
+        traffic_quiet,
         store,
+        durability,
         broker,
         devices_connected: app.devices.len(),
         consoles_connected: app.hub.subscribers(),

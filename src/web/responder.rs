@@ -1,5 +1,6 @@
-//! The responder app's API under `/api/v1/responder/…`: duty, location, my tasks, accept, decline,
-//! arrived, completed, and a live SSE stream of my pushes. Only the caller's own tasks.
+//! The responder app's API under `/api/v1/responder/…`: who I am and whether I am on duty, duty,
+//! location, my tasks, accept, decline, arrived, completed, and a live SSE stream of my pushes.
+//! Only the caller's own tasks.
 
 use std::convert::Infallible;
 
@@ -16,6 +17,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult};
+use super::policy::Caller;
 use crate::dispatch::{Input, Runner};
 use crate::domain::now_millis;
 use crate::store::{OfferRow, SubjectKind};
@@ -23,6 +25,7 @@ use crate::store::{OfferRow, SubjectKind};
 /// Routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(me))
         .routes(routes!(duty))
         .routes(routes!(location))
         .routes(routes!(tasks))
@@ -30,7 +33,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(decline))
         .routes(routes!(arrived))
         .routes(routes!(completed))
-        .route("/responder/stream", axum::routing::get(stream))
+        .routes(routes!(receipts))
+        .routes(routes!(stream))
 }
 
 /// A logged-in responder.
@@ -40,7 +44,7 @@ impl FromRequestParts<AppState> for Me {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        let Authenticated(p) = Authenticated::from_request_parts(parts, app).await?;
+        let Authenticated(p, _) = Authenticated::from_request_parts(parts, app).await?;
         match p.kind {
             SubjectKind::Responder => Ok(Me(p.id)),
             SubjectKind::Operator => Err(ApiError::Forbidden("responders only")),
@@ -76,8 +80,40 @@ pub struct CompleteRequest {
     pub note: String,
 }
 
-/// One task as the app shows it: the address always, the key-safe code and health notes only
-/// once this responder holds the task.
+/// The signed-in responder as the app shows them.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MeResponse {
+    /// Responder id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Phone (what they sign in with).
+    pub phone: String,
+    /// On duty according to the server (the app's switch shows this).
+    pub on_duty: bool,
+    /// `volunteer`, `grid_worker`…
+    pub kind: String,
+}
+
+/// Who I am, and whether the server has me on duty.
+#[utoipa::path(get, path = "/responder/me", tag = "responder", responses((status = 200, body = MeResponse)))]
+async fn me(State(app): State<AppState>, Me(me): Me) -> ApiResult<Json<MeResponse>> {
+    let r = app
+        .store
+        .get_responder(me)
+        .await?
+        .ok_or(ApiError::NotFound("responder"))?;
+    Ok(Json(MeResponse {
+        id: r.id,
+        name: r.name,
+        phone: r.phone,
+        on_duty: r.on_duty,
+        kind: r.kind.as_str().to_string(),
+    }))
+}
+
+/// One task as the app shows it: the elder's name, the address and the alarm kind always; the
+/// phone numbers, key-safe code and health notes only once this responder holds the task.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Task {
     /// The offer or assignment.
@@ -86,8 +122,16 @@ pub struct Task {
     pub category: Option<String>,
     /// What raised it.
     pub kind: Option<String>,
+    /// When the alarm came in.
+    pub received_at: Option<crate::domain::Millis>,
+    /// The elder's name.
+    pub elder_name: Option<String>,
     /// The elder's address.
     pub address: Option<String>,
+    /// The elder's phone (task holders only).
+    pub elder_phone: Option<String>,
+    /// Contacts and key holders (task holders only).
+    pub contacts: Vec<crate::domain::Contact>,
     /// Where to go.
     pub lat: Option<f64>,
     /// Where to go.
@@ -152,7 +196,11 @@ async fn location(
 }
 
 #[utoipa::path(get, path = "/responder/tasks", tag = "responder", responses((status = 200, body = Vec<Task>)))]
-async fn tasks(State(app): State<AppState>, Me(me): Me) -> ApiResult<Json<Vec<Task>>> {
+async fn tasks(
+    State(app): State<AppState>,
+    Me(me): Me,
+    caller: Caller,
+) -> ApiResult<Json<Vec<Task>>> {
     let mut out = Vec::new();
     for offer in app.store.responder_offers(me).await? {
         let incident = app.store.get_incident(offer.incident_id).await?;
@@ -161,11 +209,31 @@ async fn tasks(State(app): State<AppState>, Me(me): Me) -> ApiResult<Json<Vec<Ta
             None => None,
         };
         let holds = matches!(offer.status.as_str(), "accepted" | "arrived");
+        if let Some(e) = elder.as_ref().filter(|_| holds) {
+            app.audit(
+                &caller,
+                "elder_read",
+                &format!("elder:{}", e.id),
+                serde_json::json!({"incident_id": offer.incident_id, "via": "task"}),
+            )
+            .await;
+        }
         let location = incident.as_ref().and_then(|i| i.location);
         out.push(Task {
             category: incident.as_ref().map(|i| i.category.as_str().to_string()),
             kind: incident.as_ref().map(|i| i.kind.clone()),
+            received_at: incident.as_ref().map(|i| i.received_at),
+            elder_name: elder.as_ref().map(|e| e.name.clone()),
             address: elder.as_ref().map(|e| e.address.clone()),
+            elder_phone: elder
+                .as_ref()
+                .filter(|_| holds)
+                .and_then(|e| e.phone.clone()),
+            contacts: elder
+                .as_ref()
+                .filter(|_| holds)
+                .map(|e| e.contacts.clone())
+                .unwrap_or_default(),
             lat: location.map(|l| l.lat).or(elder.as_ref().map(|e| e.lat)),
             lon: location.map(|l| l.lon).or(elder.as_ref().map(|e| e.lon)),
             key_safe_code: elder
@@ -250,42 +318,147 @@ async fn completed(
     report(&app, incident_id, Input::Completed(me, req.note)).await
 }
 
-/// My pushes as server-sent events (`offer`, `assigned`, `stand_down`, `escalation`).
+/// Receipts from the browser app: the push notifications it has shown.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ReceiptRequest {
+    /// Notification ids (the `id` of each pushed message), at most 256.
+    pub ids: Vec<i64>,
+}
+
+/// How many receipts were new.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReceiptResponse {
+    /// Notifications confirmed now (repeats and other responders' ids are ignored).
+    pub confirmed: usize,
+}
+
+/// The app confirms it received pushed messages (the same as publishing to
+/// `<prefix>/responder/<id>/receipt` over MQTT); the console then shows the offer as received.
+#[utoipa::path(post, path = "/responder/receipts", tag = "responder", request_body = ReceiptRequest,
+    responses((status = 200, body = ReceiptResponse), (status = 400, body = super::error::ErrorBody)))]
+async fn receipts(
+    State(app): State<AppState>,
+    Me(me): Me,
+    Json(req): Json<ReceiptRequest>,
+) -> ApiResult<Json<ReceiptResponse>> {
+    if req.ids.len() > 256 {
+        return Err(ApiError::BadRequest("at most 256 ids per receipt".into()));
+    }
+    let confirmed =
+        crate::notify::receipts::confirm(&app.store, &app.hub, me, &req.ids, now_millis()).await?;
+    Ok(Json(ReceiptResponse { confirmed }))
+}
+
+/// Where an app stream starts.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AppStreamParams {
+    /// Replay pushes with an id above this one first (default: the `Last-Event-ID` header, else
+    /// only pushes from now on).
+    pub after: Option<i64>,
+    /// A single-use ticket from `POST /api/v1/auth/ticket` (browsers' `EventSource` cannot send
+    /// the token in a header).
+    pub ticket: Option<String>,
+}
+
+/// My pushes as server-sent events: `id` is the notification id (`Last-Event-ID` resumes),
+/// `event` its type (`offer`, `assigned`, `stand_down`, `escalation`, `cancel_notice`,
+/// `message`), `data` the same JSON the MQTT task topic carries. Ends when the session does.
+#[utoipa::path(get, path = "/responder/stream", tag = "responder", params(AppStreamParams),
+    responses((status = 200, description = "text/event-stream of pushes", content_type = "text/event-stream")))]
 async fn stream(
     State(app): State<AppState>,
     Me(me): Me,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    axum::extract::Query(params): axum::extract::Query<AppStreamParams>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    // Subscribe before reading where to start, so nothing committed in between is lost.
     let rx = app.responders.subscribe();
-    let shutdown = app.shutdown.clone();
-    let events =
-        futures_util::stream::unfold((rx, shutdown), move |(mut rx, shutdown)| async move {
-            loop {
-                let msg = tokio::select! {
-                    _ = shutdown.cancelled() => return None,
-                    m = rx.recv() => m,
-                };
-                match msg {
-                    Ok(p) if p.responder_id == me => {
-                        let data = serde_json::to_string(&*p).unwrap_or_default();
-                        let kind = serde_json::to_value(&p.push)
-                            .ok()
-                            .and_then(|v| {
-                                v.get("type").and_then(|t| t.as_str()).map(str::to_string)
-                            })
-                            .unwrap_or_else(|| "push".into());
-                        return Some((Ok(Event::default().event(kind).data(data)), (rx, shutdown)));
+    let header = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    let last = match params.after.or(header) {
+        Some(id) => id,
+        None => app.store.last_push_id(me).await?,
+    };
+    let feed = AppFeed {
+        store: app.store.clone(),
+        rx,
+        me,
+        last,
+        backlog: std::collections::VecDeque::new(),
+        catch_up: true,
+        shutdown: super::stream::session_watch(&app, &caller),
+    };
+    let guard = feed.shutdown.clone().drop_guard();
+    let events = futures_util::stream::unfold((feed, guard), |(mut feed, guard)| async move {
+        let n = feed.next().await?;
+        let kind = n
+            .payload
+            .get("type")
+            .and_then(|t| t.as_str())
+            .unwrap_or("push")
+            .to_string();
+        let data = crate::notify::app_message(&n).to_string();
+        let event = Event::default().id(n.id.to_string()).event(kind).data(data);
+        Some((Ok(event), (feed, guard)))
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+struct AppFeed {
+    store: crate::store::Store,
+    rx: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::store::Notification>>,
+    me: i64,
+    last: i64,
+    backlog: std::collections::VecDeque<crate::store::Notification>,
+    catch_up: bool,
+    shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl AppFeed {
+    /// The next push for this responder after `last`, from the store when behind, else live.
+    async fn next(&mut self) -> Option<crate::store::Notification> {
+        loop {
+            if let Some(n) = self.backlog.pop_front() {
+                if n.id > self.last {
+                    self.last = n.id;
+                    return Some(n);
+                }
+                continue;
+            }
+            if self.catch_up {
+                match self
+                    .store
+                    .push_notifications_after(self.me, self.last, 200)
+                    .await
+                {
+                    Ok(page) => {
+                        self.catch_up = page.len() == 200;
+                        self.backlog.extend(page);
+                        continue;
                     }
-                    Ok(_) => continue,
-                    // A lagging app lists its tasks again; tell it so.
-                    Err(RecvError::Lagged(_)) => {
-                        return Some((
-                            Ok(Event::default().event("resync").data("{}")),
-                            (rx, shutdown),
-                        ));
+                    Err(e) => {
+                        tracing::warn!(error = %e, "app stream catch-up failed; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        continue;
                     }
-                    Err(RecvError::Closed) => return None,
                 }
             }
-        });
-    Sse::new(events).keep_alive(KeepAlive::default())
+            let msg = tokio::select! {
+                _ = self.shutdown.cancelled() => return None,
+                m = self.rx.recv() => m,
+            };
+            match msg {
+                Ok(n) if n.responder_id == Some(self.me) && n.id > self.last => {
+                    self.last = n.id;
+                    return Some((*n).clone());
+                }
+                Ok(_) => continue,
+                Err(RecvError::Lagged(_)) => self.catch_up = true,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
 }

@@ -21,8 +21,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::auth::Operator;
 use super::error::ApiResult;
+use super::policy::Caller;
 use crate::domain::{IncidentEvent, now_millis};
 use crate::store::Store;
 
@@ -37,8 +37,9 @@ pub struct StreamParams {
     /// Replay events with an id above this one first. Default: the `Last-Event-ID` header, else
     /// only events from now on.
     pub after: Option<i64>,
-    /// Bearer token, for clients that cannot set headers (browsers' `EventSource`).
-    pub token: Option<String>,
+    /// A single-use ticket from `POST /api/v1/auth/ticket`, for clients that cannot send the
+    /// token in a header (browsers' `EventSource`). Tokens are never accepted in a URL.
+    pub ticket: Option<String>,
 }
 
 const CATCH_UP_PAGE: i64 = 500;
@@ -49,7 +50,7 @@ const CATCH_UP_PAGE: i64 = 500;
     responses((status = 200, description = "text/event-stream of IncidentEvent", content_type = "text/event-stream")))]
 async fn stream(
     State(app): State<AppState>,
-    _: Operator,
+    caller: Caller,
     headers: HeaderMap,
     Query(params): Query<StreamParams>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
@@ -69,12 +70,14 @@ async fn stream(
         last_id,
         backlog: VecDeque::new(),
         catch_up: true,
-        shutdown: app.shutdown.clone(),
+        shutdown: session_watch(&app, &caller),
     };
+    let feed = Guarded(feed.shutdown.clone().drop_guard(), feed);
     let hub = app.hub.clone();
-    let stream = futures_util::stream::unfold(feed, move |mut feed| {
+    let stream = futures_util::stream::unfold(feed, move |mut guarded| {
         let hub = hub.clone();
         async move {
+            let feed = &mut guarded.1;
             let event = feed.next().await?;
             if event.kind == "opened" {
                 mark_shown(feed.store.clone(), hub.clone(), event.incident_id);
@@ -84,10 +87,35 @@ async fn stream(
                 .event("incident")
                 .json_data(&*event)
                 .unwrap_or_else(|_| Event::default().comment("unserialisable event"));
-            Some((Ok(sse), feed))
+            Some((Ok(sse), guarded))
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// A token cancelled at shutdown, or when the caller's session ends (logout, expiry, disabled
+/// account): a live stream must not outlive the session that opened it. Checked every 15 s.
+pub fn session_watch(app: &AppState, caller: &Caller) -> tokio_util::sync::CancellationToken {
+    let token = app.shutdown.child_token();
+    let (store, digest, watched) = (app.store.clone(), caller.session.clone(), token.clone());
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = watched.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(15)) => {}
+            }
+            match store.session_by_digest(&digest).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    tracing::info!("session ended; closing its live stream");
+                    watched.cancel();
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot check a stream's session"),
+            }
+        }
+    });
+    token
 }
 
 /// Records that an incident reached a console (its `shown_at` step), once.
@@ -100,6 +128,10 @@ fn mark_shown(store: Store, hub: crate::notify::ConsoleHub, incident_id: i64) {
         }
     });
 }
+
+/// The feed, with the guard (held, never read) that stops its session watch when the client goes
+/// away.
+struct Guarded(#[allow(dead_code)] tokio_util::sync::DropGuard, Feed);
 
 struct Feed {
     store: Store,

@@ -1,7 +1,9 @@
 //! The operators' console (`/console`) and the responders' app (`/app`): static files compiled into
 //! the binary, so running OneKey needs no Node.js and no file next to the binary. Both pages talk to
 //! the JSON API under `/api/v1` and its SSE streams; strings come from the translation tables in
-//! `i18n.js` (zh-CN by default, English second).
+//! `i18n.js` (zh-CN by default, English second). Third-party libraries (Leaflet, its marker
+//! clusters, ECharts) are vendored under `ui/vendor/` (see its README). The app is a PWA: a
+//! manifest, icons and a service worker that keeps its shell for offline starts.
 
 use axum::Router;
 use axum::extract::Path;
@@ -9,11 +11,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
-/// One embedded file: name under `/assets/`, content type, bytes.
+/// One embedded file: path under `/assets/`, content type, bytes.
 struct Asset {
     name: &'static str,
     content_type: &'static str,
-    body: &'static str,
+    body: &'static [u8],
 }
 
 macro_rules! asset {
@@ -21,34 +23,58 @@ macro_rules! asset {
         Asset {
             name: $name,
             content_type: $type,
-            body: include_str!(concat!("ui/", $name)),
+            body: include_bytes!(concat!("ui/", $name)),
         }
     };
 }
 
 const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+const PNG: &str = "image/png";
 
 static ASSETS: &[Asset] = &[
     asset!("console.html", "text/html; charset=utf-8"),
     asset!("app.html", "text/html; charset=utf-8"),
-    asset!("style.css", "text/css; charset=utf-8"),
+    asset!("style.css", CSS),
     asset!("api.js", JS),
     asset!("i18n.js", JS),
+    asset!("kinds.js", JS),
     asset!("console.js", JS),
-    asset!("app.js", JS),
+    asset!("queue.js", JS),
+    asset!("incident.js", JS),
     asset!("map.js", JS),
-    asset!("charts.js", JS),
+    asset!("reports.js", JS),
+    asset!("fleet.js", JS),
+    asset!("admin.js", JS),
+    asset!("app.js", JS),
+    asset!("sw.js", JS),
+    asset!("app.webmanifest", "application/manifest+json"),
+    asset!("icon-192.png", PNG),
+    asset!("icon-512.png", PNG),
+    asset!("vendor/leaflet/leaflet.js", JS),
+    asset!("vendor/leaflet/leaflet.css", CSS),
+    asset!("vendor/leaflet/images/layers.png", PNG),
+    asset!("vendor/leaflet/images/layers-2x.png", PNG),
+    asset!("vendor/leaflet/images/marker-icon.png", PNG),
+    asset!("vendor/leaflet/images/marker-icon-2x.png", PNG),
+    asset!("vendor/leaflet/images/marker-shadow.png", PNG),
+    asset!("vendor/markercluster/leaflet.markercluster.js", JS),
+    asset!("vendor/markercluster/MarkerCluster.css", CSS),
+    asset!("vendor/markercluster/MarkerCluster.Default.css", CSS),
+    asset!("vendor/echarts/echarts.min.js", JS),
 ];
 
-/// Routes: `/` (to the console), `/console`, `/app`, `/assets/{name}`.
+/// Routes: `/` (to the console), `/console`, `/app`, `/app-sw.js` (the app's service worker,
+/// served from the root so that it may control `/app`), `/assets/{path}`.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(|| async { Redirect::temporary("/console") }))
         .route("/console", get(|| async { serve("console.html") }))
         .route("/app", get(|| async { serve("app.html") }))
+        .route("/app-sw.js", get(|| async { serve("sw.js") }))
         .route(
-            "/assets/{name}",
-            get(|Path(name): Path<String>| async move { serve(&name) }),
+            "/assets/{*path}",
+            get(|Path(path): Path<String>| async move { serve(&path) }),
         )
 }
 
@@ -78,7 +104,7 @@ mod tests {
     #[test]
     fn every_asset_is_named_once_and_is_not_empty() {
         for (i, a) in ASSETS.iter().enumerate() {
-            assert!(!a.body.trim().is_empty(), "{} is empty", a.name);
+            assert!(!a.body.is_empty(), "{} is empty", a.name);
             assert!(
                 ASSETS[i + 1..].iter().all(|b| b.name != a.name),
                 "{} twice",
@@ -89,6 +115,10 @@ mod tests {
         assert_eq!(
             serve("console.js").headers()[header::CONTENT_TYPE],
             "text/javascript; charset=utf-8"
+        );
+        assert_eq!(
+            serve("vendor/leaflet/leaflet.css").headers()[header::CONTENT_TYPE],
+            "text/css; charset=utf-8"
         );
     }
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::domain::{DeviceEvent, DeviceStatus, EventBody, GeoPoint, Millis};
-use crate::ingress::{DeviceAuth, Reject};
+use crate::ingress::{DeviceAuth, Reason, Reject};
 
 /// Largest JSON uplink accepted, in bytes.
 pub const MAX_JSON_LEN: usize = 1024;
@@ -97,34 +97,37 @@ impl JsonUplink {
     pub fn parse(payload: &[u8]) -> Result<JsonUplink, Reject> {
         if payload.len() > MAX_JSON_LEN {
             return Err(Reject::new(
-                "oversized",
+                Reason::Oversized,
                 format!("{} bytes > {MAX_JSON_LEN}", payload.len()),
             ));
         }
         let up: JsonUplink = serde_json::from_slice(payload)
-            .map_err(|e| Reject::new("malformed", format!("JSON uplink: {e}")))?;
+            .map_err(|e| Reject::new(Reason::Malformed, format!("JSON uplink: {e}")))?;
         if up.v != 1 {
             return Err(Reject::new(
-                "malformed",
+                Reason::Malformed,
                 format!("unknown version {}", up.v),
             ));
         }
         if !super::topics::valid_id(&up.device_id) {
-            return Err(Reject::new("malformed", "device_id is not a valid id"));
+            return Err(Reject::new(
+                Reason::Malformed,
+                "device_id is not a valid id",
+            ));
         }
         if up.battery.is_some_and(|b| b > 100) {
-            return Err(Reject::new("malformed", "battery over 100"));
+            return Err(Reject::new(Reason::Malformed, "battery over 100"));
         }
         if let Some(l) = up.loc
             && (l.lat_e6.unsigned_abs() > 90_000_000 || l.lon_e6.unsigned_abs() > 180_000_000)
         {
-            return Err(Reject::new("malformed", "location out of range"));
+            return Err(Reject::new(Reason::Malformed, "location out of range"));
         }
         if !matches!(up.kind.as_str(), "heartbeat" | "cancel" | "check_in")
             && AlarmKind::from_name(&up.kind).is_none()
         {
             return Err(Reject::new(
-                "malformed",
+                Reason::Malformed,
                 format!(
                     "unknown kind {:?}",
                     up.kind.chars().take(32).collect::<String>()
@@ -158,18 +161,18 @@ impl JsonUplink {
     pub fn verify(&self, key: &[u8]) -> Result<(), Reject> {
         if key.len() != 32 {
             return Err(Reject::new(
-                "no_key",
+                Reason::NoKey,
                 "device has no 32-byte key registered",
             ));
         }
         let tag = hex::decode(&self.mac)
             .ok()
             .filter(|t| t.len() == MAC_LEN)
-            .ok_or_else(|| Reject::new("bad_mac", "mac is not 16 hex characters"))?;
-        let mac =
-            hmac_of(key, &self.canonical()).ok_or_else(|| Reject::new("no_key", "unusable key"))?;
+            .ok_or_else(|| Reject::new(Reason::BadMac, "mac is not 16 hex characters"))?;
+        let mac = hmac_of(key, &self.canonical())
+            .ok_or_else(|| Reject::new(Reason::NoKey, "unusable key"))?;
         mac.verify_truncated_left(&tag)
-            .map_err(|_| Reject::new("bad_mac", "MAC does not match"))
+            .map_err(|_| Reject::new(Reason::BadMac, "MAC does not match"))
     }
 
     /// Heartbeat state, for `heartbeat` (and the battery/location any message reports).
@@ -278,8 +281,14 @@ mod tests {
         parsed.verify(&KEY).expect("round trip verifies");
         let mut tampered = parsed.clone();
         tampered.seq = 18;
-        assert_eq!(tampered.verify(&KEY).map_err(|r| r.reason), Err("bad_mac"));
-        assert_eq!(up.verify(&[8; 32]).map_err(|r| r.reason), Err("bad_mac"));
+        assert_eq!(
+            tampered.verify(&KEY).map_err(|r| r.reason),
+            Err(Reason::BadMac)
+        );
+        assert_eq!(
+            up.verify(&[8; 32]).map_err(|r| r.reason),
+            Err(Reason::BadMac)
+        );
     }
 
     #[test]
@@ -303,7 +312,7 @@ mod tests {
         ] {
             assert_eq!(
                 JsonUplink::parse(bad).map(|_| ()).map_err(|r| r.reason),
-                Err("malformed"),
+                Err(Reason::Malformed),
                 "{}",
                 String::from_utf8_lossy(bad)
             );
@@ -312,7 +321,7 @@ mod tests {
             JsonUplink::parse(&[b' '; 2000])
                 .map(|_| ())
                 .map_err(|r| r.reason),
-            Err("oversized")
+            Err(Reason::Oversized)
         );
     }
 
@@ -346,11 +355,12 @@ mod tests {
         let ack: JsonAck = serde_json::from_str(&blocks[1]).expect("ACK example");
         assert_eq!(ack.mac, mac_hex(&key, &ack.canonical(&up.device_id)));
         let push: serde_json::Value = serde_json::from_str(&blocks[2]).expect("push example");
-        assert_eq!(push["type"], "message");
+        assert_eq!(push["type"], "offer");
         for schema in [
             "uplink.json",
             "ack.json",
             "responder-push.json",
+            "receipt.json",
             "command.json",
         ] {
             let text = std::fs::read_to_string(root.join("schemas").join(schema)).expect("schema");

@@ -1,4 +1,4 @@
-//! MQTT ingress: devices and the volunteers' app through a broker (`firmware-protocol/MQTT.md`).
+//! MQTT ingress: devices through a broker (`firmware-protocol/MQTT.md`).
 //!
 //! OneKey is a broker *client* (rumqttc, MQTT 3.1.1). MQTT is not a TCP listener, so it does not go
 //! through [`Adapter`](super::Adapter)'s connection loop, but an uplink walks the same path as a
@@ -7,33 +7,30 @@
 //! → ACK on the device's downlink topic only after the commit. Binary uplinks are handled by the
 //! [`Native`] adapter itself; JSON uplinks by [`json_uplink`].
 //!
-//! Two connections:
-//! - *ingress* (client id `<id>`): persistent session (clean_session = false), subscribes with QoS 1
+//! The device connection (client id `<id>`): persistent session (clean_session = false), subscribes
+//! with QoS 1
 //!   to the uplink topics, optionally as an MQTT shared subscription (`$share/<group>/…`: Mosquitto
 //!   and EMQX support them for 3.1.1 clients too) so several instances split the devices. PUBACKs to
 //!   the broker are manual and sent after the uplink is handled, so an uplink that was received but
 //!   not committed when the process died is redelivered. Device ACKs go out with `try_publish`:
 //!   never blocking the alarm path; when rumqttc's request queue is full the ACK is dropped and
 //!   counted (`onekey_mqtt_outbox_dropped_total{kind="ack"}`): the alarm is committed and the device's
-//!   retry gets a `duplicate` ACK.
-//! - *push* (client id `<id>-push`): responder pushes from the [`Outbox`], see [`outbox`].
+//!   retry gets a `duplicate` ACK. Responder pushes have their own connection
+//!   (`notify::channels::mqtt`).
 //!
 //! rumqttc's sharp edges and what we do: it reconnects at once in a tight loop (we sleep a capped
 //! exponential backoff with jitter after every error); it does not resubscribe (we subscribe after
-//! every CONNACK); `publish` waits when its request channel is full (we use `try_publish` and our own
-//! bounded outbox); it drops unacknowledged publishes when the broker starts a new session (pushes
-//! are delivered stop-and-wait by us, ACKs are covered by the device's retry).
+//! every CONNACK); `publish` waits when its request channel is full (we use `try_publish`); it drops
+//! unacknowledged publishes when the broker starts a new session (ACKs are covered by the device's
+//! retry).
 
 pub mod json_uplink;
-pub mod outbox;
-pub mod topics;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS, SubscribeReasonCode};
-use serde::{Deserialize, Serialize};
+use rumqttc::{AsyncClient, Event, Packet, Publish, QoS, SubscribeReasonCode};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -42,213 +39,21 @@ use tracing::Instrument;
 
 use onekey_protocol::SeqClass;
 
-pub use outbox::{Backoff, Outbox, PushError};
-pub use topics::Topics;
-
-use super::broker::BrokerSettings;
 use super::native::Native;
-use super::{Adapter, DeviceAuth, GatewayContext, Reject};
+use super::{Adapter, DeviceAuth, GatewayContext, Reason, Reject, commit};
 use crate::domain::{DeviceEvent, now_millis};
-use crate::store::{StoreOutcome, Stored};
-use crate::web::{BrokerHealth, BrokerState};
+use crate::mqtt::topics::{self, Topics};
+use crate::mqtt::{Backoff, BrokerHealth, BrokerState, BrokerUrl, MqttSettings};
+use crate::store::StoreOutcome;
 use json_uplink::{JsonAck, JsonUplink};
 
-/// `[mqtt]` settings (the broker URL and topic prefix are the top-level `mqtt_url`, `mqtt_prefix`;
-/// the embedded broker's address is `mqtt_listen`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct MqttSettings {
-    /// Client id of this instance; default `onekey-<hostname>-<prefix>`. Keep it stable: the broker
-    /// keeps the persistent session under it.
-    pub client_id: Option<String>,
-    /// Shared-subscription group for uplinks on an external broker (empty = plain subscriptions).
-    pub share_group: String,
-    /// Keep-alive in seconds.
-    pub keep_alive_secs: u64,
-    /// First reconnect delay, milliseconds.
-    pub backoff_min_ms: u64,
-    /// Longest reconnect delay, milliseconds.
-    pub backoff_max_ms: u64,
-    /// rumqttc's request queue (ACKs beyond it are dropped, never waited for).
-    pub request_queue: usize,
-    /// Responder pushes queued while the broker is unreachable.
-    pub outbox: usize,
-    /// Uplinks handled at once.
-    pub max_in_flight: usize,
-    /// Largest packet the client accepts, bytes. A bigger one makes rumqttc drop the connection,
-    /// and a persistent session would redeliver it after every reconnect, so keep this at or above
-    /// the broker's own limit (Mosquitto `message_size_limit`, 16 KiB on the embedded broker).
-    /// Uplinks are refused far below it (JSON over 1 KiB, frames over 128 bytes).
-    pub max_packet_bytes: usize,
-    /// The embedded broker.
-    pub broker: BrokerSettings,
-}
-
-impl Default for MqttSettings {
-    fn default() -> Self {
-        MqttSettings {
-            client_id: None,
-            share_group: "onekey".into(),
-            keep_alive_secs: 30,
-            backoff_min_ms: 200,
-            backoff_max_ms: 30_000,
-            request_queue: 1024,
-            outbox: 10_000,
-            max_in_flight: 1024,
-            max_packet_bytes: 1024 * 1024,
-            broker: BrokerSettings::default(),
-        }
-    }
-}
-
-/// A broker URL taken apart.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokerUrl {
-    /// mqtts / ssl.
-    pub tls: bool,
-    /// Host name or address (IPv6 without brackets).
-    pub host: String,
-    /// Port (1883, 8883 for TLS, when absent).
-    pub port: u16,
-    /// Username and password from the URL's user info.
-    pub credentials: Option<(String, String)>,
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(b) = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-impl BrokerUrl {
-    /// Parses `mqtt://[user[:password]@]host[:port]` (`mqtts://` for TLS; `tcp://`, `ssl://` too).
-    pub fn parse(url: &str) -> anyhow::Result<BrokerUrl> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| anyhow::anyhow!("MQTT URL needs a scheme (mqtt:// or mqtts://)"))?;
-        let tls = match scheme.to_ascii_lowercase().as_str() {
-            "mqtt" | "tcp" => false,
-            "mqtts" | "ssl" => true,
-            other => anyhow::bail!("unsupported MQTT URL scheme {other}"),
-        };
-        let authority = rest.split(['/', '?']).next().unwrap_or_default();
-        let (userinfo, hostport) = match authority.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
-            None => (None, authority),
-        };
-        let credentials = userinfo.map(|u| match u.split_once(':') {
-            Some((user, pass)) => (percent_decode(user), percent_decode(pass)),
-            None => (percent_decode(u), String::new()),
-        });
-        let default_port = if tls { 8883 } else { 1883 };
-        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-            let (h, after) = v6
-                .split_once(']')
-                .ok_or_else(|| anyhow::anyhow!("bad IPv6 host in MQTT URL"))?;
-            (h, after.strip_prefix(':'))
-        } else {
-            match hostport.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (hostport, None),
-            }
-        };
-        anyhow::ensure!(!host.is_empty(), "MQTT URL has no host");
-        let port = match port {
-            Some(p) => p
-                .parse()
-                .map_err(|_| anyhow::anyhow!("bad port {p:?} in MQTT URL"))?,
-            None => default_port,
-        };
-        Ok(BrokerUrl {
-            tls,
-            host: host.to_string(),
-            port,
-            credentials,
-        })
-    }
-}
-
-fn tls_config() -> anyhow::Result<rumqttc::TlsConfiguration> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for e in &native.errors {
-        tracing::warn!(error = %e, "loading a system CA certificate failed");
-    }
-    let (added, ignored) = roots.add_parsable_certificates(native.certs);
-    tracing::debug!(added, ignored, "system CA certificates for MQTT TLS");
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(rumqttc::TlsConfiguration::from(config))
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "local".into())
-}
-
-/// Client options for one connection.
-fn options(
-    url: &BrokerUrl,
-    client_id: &str,
-    settings: &MqttSettings,
-    clean: bool,
-) -> anyhow::Result<MqttOptions> {
-    let mut o = MqttOptions::new(client_id, url.host.clone(), url.port);
-    o.set_keep_alive(Duration::from_secs(settings.keep_alive_secs.max(5)))
-        .set_clean_session(clean)
-        .set_manual_acks(!clean)
-        .set_request_channel_capacity(settings.request_queue.max(16))
-        .set_max_packet_size(settings.max_packet_bytes.max(1024), 64 * 1024)
-        .set_inflight(100);
-    if let Some((user, pass)) = &url.credentials {
-        o.set_credentials(user.clone(), pass.clone());
-    }
-    if url.tls {
-        o.set_transport(rumqttc::Transport::Tls(tls_config()?));
-    }
-    Ok(o)
-}
-
-/// rumqttc leaves Nagle's algorithm on: a small ACK written while an earlier one is unacknowledged
-/// then waits for the peer's delayed ACK (~40 ms on Linux). Off, like on the device sockets.
-pub fn network_options() -> rumqttc::NetworkOptions {
-    let mut n = rumqttc::NetworkOptions::new();
-    n.set_tcp_nodelay(true);
-    n.set_connection_timeout(10);
-    n
-}
-
-/// The running MQTT client: the push outbox for the rest of the server, and the tasks to await at
-/// shutdown.
+/// The running device connection, to await at shutdown.
 pub struct Mqtt {
-    /// Responder pushes.
-    pub outbox: Outbox,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Mqtt {
-    /// Waits for both connections to finish (after `shutdown`), at most `within`.
+    /// Waits for the connection to finish (after `shutdown`), at most `within`.
     pub async fn join(self, within: Duration) {
         for task in self.tasks {
             if tokio::time::timeout(within, task).await.is_err() {
@@ -258,7 +63,7 @@ impl Mqtt {
     }
 }
 
-/// Connects to the broker at `url` and starts the ingress and push connections.
+/// Connects to the broker at `url` and starts the device connection.
 pub fn start(
     url: &str,
     prefix: &str,
@@ -270,14 +75,7 @@ pub fn start(
 ) -> anyhow::Result<Mqtt> {
     let url = BrokerUrl::parse(url)?;
     let topics = Topics::new(prefix);
-    let client_id = settings.client_id.clone().unwrap_or_else(|| {
-        let p: String = topics
-            .prefix()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
-        format!("onekey-{}-{p}", hostname())
-    });
+    let client_id = crate::mqtt::default_client_id(settings, &topics);
     let backoff = Backoff::new(
         Duration::from_millis(settings.backoff_min_ms),
         Duration::from_millis(settings.backoff_max_ms),
@@ -285,10 +83,10 @@ pub fn start(
     health.set(BrokerState::Down);
 
     let (client, mut eventloop) = AsyncClient::new(
-        options(&url, &client_id, settings, false)?,
+        crate::mqtt::options(&url, &client_id, settings, false)?,
         settings.request_queue.max(16),
     );
-    eventloop.set_network_options(network_options());
+    eventloop.set_network_options(crate::mqtt::network_options());
     let share_group =
         (share && !settings.share_group.is_empty()).then(|| settings.share_group.clone());
     let ingress = Ingress {
@@ -300,33 +98,14 @@ pub fn start(
         }),
         filters: topics.uplink_filters(share_group.as_deref()).to_vec(),
         health,
-        backoff: backoff.clone(),
+        backoff,
         limit: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
-        shutdown: shutdown.clone(),
+        shutdown,
     };
     let span = tracing::info_span!("mqtt", client_id = %client_id, broker = %format!("{}:{}", url.host, url.port));
-    let ingress_task = tokio::spawn(ingress.run(eventloop).instrument(span.clone()));
-
-    let (push_client, mut push_loop) = AsyncClient::new(
-        options(&url, &format!("{client_id}-push"), settings, true)?,
-        16,
-    );
-    push_loop.set_network_options(network_options());
-    let (outbox, rx) = Outbox::new(topics, settings.outbox);
-    let push_task = tokio::spawn(
-        outbox::run_pusher(
-            push_client,
-            push_loop,
-            rx,
-            backoff,
-            shutdown,
-            Duration::from_secs(5),
-        )
-        .instrument(span),
-    );
+    let ingress_task = tokio::spawn(ingress.run(eventloop).instrument(span));
     Ok(Mqtt {
-        outbox,
-        tasks: vec![ingress_task, push_task],
+        tasks: vec![ingress_task],
     })
 }
 
@@ -473,8 +252,8 @@ impl Ingress {
     }
 }
 
-fn reject_metric(reason: &'static str) {
-    metrics::counter!("onekey_mqtt_rejected_total", "reason" => reason).increment(1);
+fn reject_metric(reason: Reason) {
+    metrics::counter!("onekey_mqtt_rejected_total", "reason" => reason.as_str()).increment(1);
 }
 
 impl Ctx {
@@ -482,7 +261,7 @@ impl Ctx {
         let received = Instant::now();
         let result = match self.ctx_topics().parse_uplink(&publish.topic) {
             None => Err(Reject::new(
-                "bad_topic",
+                Reason::BadTopic,
                 "not an uplink topic of this deployment",
             )),
             Some((device, topics::Uplink::Binary)) => {
@@ -495,13 +274,11 @@ impl Ctx {
             }
         };
         if let Err(reject) = result {
-            match reject.reason {
-                "store_unavailable" => {
-                    tracing::error!(reason = reject.reason, detail = %reject.detail, "MQTT uplink not handled")
-                }
-                _ => {
-                    tracing::warn!(reason = reject.reason, detail = %reject.detail, "MQTT uplink rejected")
-                }
+            let reason = reject.reason.as_str();
+            if reject.reason.is_server_side() {
+                tracing::error!(reason, detail = %reject.detail, "MQTT uplink not handled");
+            } else {
+                tracing::warn!(reason, detail = %reject.detail, "MQTT uplink rejected");
             }
             reject_metric(reject.reason);
         }
@@ -533,11 +310,22 @@ impl Ctx {
             .devices
             .register(device.device_id, route, tx, cancel.clone());
         let ctx = self.clone();
-        let device = device.clone();
+        let mut device = device.clone();
         tokio::spawn(async move {
             loop {
                 let out = tokio::select! {
                     _ = cancel.cancelled() => break,
+                    // The directory changed the device: go on with its new entry, or stop routing
+                    // commands to a device that was disabled, re-keyed or removed.
+                    _ = device.changed.clone().cancelled_owned() => {
+                        match ctx.gateway.registry.revalidate(&device).await {
+                            Ok(newer) => { device = newer; continue; }
+                            Err(reject) => {
+                                tracing::info!(device = device.device_id, detail = %reject.detail, "MQTT route closed");
+                                break;
+                            }
+                        }
+                    }
                     out = rx.recv() => match out { Some(out) => out, None => break },
                 };
                 let result = encode_command(&device, &out.command, out.id).and_then(|bytes| {
@@ -558,28 +346,6 @@ impl Ctx {
         });
     }
 
-    /// Commits the events; `None` when they were not committed (no ACK then).
-    async fn commit(&self, events: Vec<DeviceEvent>) -> Option<Vec<Stored>> {
-        if events.is_empty() {
-            return Some(Vec::new());
-        }
-        let submits = events
-            .into_iter()
-            .map(|event| self.gateway.intake.submit(event));
-        match futures_util::future::join_all(submits)
-            .await
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()
-        {
-            Ok(stored) => Some(stored),
-            Err(e) => {
-                tracing::error!(error = %e, "events not committed; withholding the ACK");
-                metrics::counter!("onekey_acks_withheld_total", "protocol" => "mqtt").increment(1);
-                None
-            }
-        }
-    }
-
     /// Publishes to a device's downlink without ever waiting.
     fn send_down(&self, device: &str, payload: Bytes, received: Option<Instant>) {
         send_down(&self.client, &self.topics, device, payload);
@@ -598,36 +364,33 @@ impl Ctx {
         let claimed = Native.identity(&frame, &mut ())?.unwrap_or_default();
         if claimed != topic_device {
             return Err(Reject::new(
-                "topic_mismatch",
+                Reason::TopicMismatch,
                 format!("frame of device {claimed} on the topic of {topic_device}"),
             ));
         }
         let device = self.device(Native::PROTOCOL, topic_device).await?;
-        let now = now_millis();
-        let handled = match Native.handle(frame, &device, &mut (), now) {
-            Ok(h) => {
-                self.make_reachable(&device);
-                h
-            }
-            Err(mut reject) => {
-                if let Some(reply) = reject.reply.take() {
-                    self.send_down(topic_device, reply, None);
+        let answered = commit::answer_frame(
+            &Native,
+            "mqtt",
+            &self.gateway,
+            frame,
+            &device,
+            &mut (),
+            now_millis(),
+        )
+        .await;
+        match answered {
+            Ok(Some(reply)) => self.send_down(topic_device, reply, Some(received)),
+            Ok(None) => return Ok(()),
+            Err(reject) => {
+                if let Some(reply) = &reject.reply {
+                    self.send_down(topic_device, reply.clone(), None);
                 }
                 return Err(reject);
             }
-        };
-        self.gateway.intake.report_status(
-            device.device_id,
-            handled.status.unwrap_or_default(),
-            now,
-            handled.seq,
-        );
-        let Some(stored) = self.commit(handled.events).await else {
-            return Ok(());
-        };
-        if let Some(reply) = Native.reply(handled.pending, &stored, &device, &mut ()) {
-            self.send_down(topic_device, reply, Some(received));
         }
+        // Authenticated and answered: commands may now take this route.
+        self.make_reachable(&device);
         Ok(())
     }
 
@@ -640,18 +403,13 @@ impl Ctx {
         let up = JsonUplink::parse(payload)?;
         if up.device_id != topic_device {
             return Err(Reject::new(
-                "topic_mismatch",
+                Reason::TopicMismatch,
                 format!("uplink of {} on the topic of {topic_device}", up.device_id),
             ));
         }
         let device = self.device("mqtt", topic_device).await?;
         up.verify(&device.secret)?;
-        self.make_reachable(&device);
-        let class = device
-            .replay
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .check_and_mark(up.seq);
+        self.gateway.traffic.frame("mqtt", device.grid_id);
         let ack = |status: &str, reason: &str| {
             Bytes::from(
                 serde_json::to_vec(&JsonAck::new(
@@ -664,31 +422,48 @@ impl Ctx {
                 .unwrap_or_default(),
             )
         };
-        if class == SeqClass::TooOld {
+        let replayed = || {
             self.send_down(topic_device, ack("rejected", "replay"), None);
-            return Err(Reject::new(
-                "replay",
+            Reject::new(
+                Reason::Replay,
                 format!("sequence {} is older than the replay window", up.seq),
-            ));
-        }
+            )
+        };
         let now = now_millis();
-        self.gateway.intake.report_status(
-            device.device_id,
-            up.status(),
-            now,
-            Some(i64::from(up.seq)),
-        );
         let events: Vec<DeviceEvent> = up.event(&device, now).into_iter().collect();
-        let Some(stored) = self.commit(events).await else {
+        // A heartbeat claims its number here; an event claims it in its own transaction.
+        let class = if events.is_empty() {
+            let class = self.gateway.registry.claim(&device, up.seq).await?;
+            if class == SeqClass::TooOld {
+                return Err(replayed());
+            }
+            Some(class)
+        } else {
+            None
+        };
+        if class != Some(SeqClass::Repeat) {
+            self.gateway.intake.report_status(
+                device.device_id,
+                device.elder_id,
+                false,
+                up.status(),
+                now,
+                Some(i64::from(up.seq)),
+            );
+        }
+        let Some(stored) = commit::commit_events(&self.gateway, "mqtt", events).await else {
             return Ok(());
         };
-        let duplicate = if stored.is_empty() {
-            class == SeqClass::Repeat
-        } else {
-            stored.iter().all(|s| s.outcome == StoreOutcome::Duplicate)
+        if commit::replayed(&stored) {
+            return Err(replayed());
+        }
+        let duplicate = match class {
+            Some(class) => class == SeqClass::Repeat,
+            None => stored.iter().all(|s| s.outcome == StoreOutcome::Duplicate),
         };
         let status = if duplicate { "duplicate" } else { "stored" };
         self.send_down(topic_device, ack(status, ""), Some(received));
+        self.make_reachable(&device);
         Ok(())
     }
 }
@@ -737,28 +512,7 @@ pub fn send_down(client: &AsyncClient, topics: &Topics, device: &str, payload: B
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn broker_urls() {
-        assert_eq!(
-            BrokerUrl::parse("mqtt://127.0.0.1:1884").expect("url"),
-            BrokerUrl {
-                tls: false,
-                host: "127.0.0.1".into(),
-                port: 1884,
-                credentials: None
-            }
-        );
-        let u = BrokerUrl::parse("mqtts://onekey:p%40ss:w@broker.example.org/").expect("url");
-        assert!(u.tls);
-        assert_eq!(u.port, 8883);
-        assert_eq!(u.host, "broker.example.org");
-        assert_eq!(u.credentials, Some(("onekey".into(), "p@ss:w".into())));
-        assert_eq!(BrokerUrl::parse("mqtt://[::1]:1").expect("v6").host, "::1");
-        assert!(BrokerUrl::parse("http://x").is_err());
-        assert!(BrokerUrl::parse("mqtt://:1883").is_err());
-        assert!(BrokerUrl::parse("mqtt://h:99999").is_err());
-    }
+    use rumqttc::MqttOptions;
 
     /// rumqttc's `publish` waits when its request channel is full (nobody polls the event loop while
     /// the broker is down); ACKs must not.

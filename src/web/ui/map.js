@@ -1,90 +1,122 @@
-// An offline SVG map: lat/lon projected equirectangularly around the data's bounding box, with grid
-// outlines, the elder and responders (offered vs accepted colours) and labels. No tile server.
+// Maps with Leaflet (vendored, loaded by console.html as the global `L`): raster tiles from the
+// tile server named in `[console.map] tile_url`, or, without one or when its tiles fail to load,
+// the grid outlines alone (an offline map that still zooms and pans). Elders are drawn at their
+// registered homes and clustered; the incident page's map shows the elder and the responders.
+// The container's data-basemap ("tiles" | "outline"), data-zoom and data-center say what it shows.
 import { t } from './i18n.js';
+import { get, h, showError } from './api.js';
 
-const NS = 'http://www.w3.org/2000/svg';
-const COLORS = { elder: '#d62828', offered: '#f4a261', accepted: '#2a9d8f', responder: '#577590' };
+const COLORS = { elder: '#d62828', incident: '#d62828', offered: '#f4a261', accepted: '#2a9d8f', responder: '#577590', home: '#6c757d' };
 
-function s(tag, attrs, text) {
-  const el = document.createElementNS(NS, tag);
-  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
-  if (text !== undefined) el.textContent = text;
-  return el;
+function icon(kind, testid) {
+  return L.divIcon({
+    className: `pt pt-${kind}`,
+    html: `<span data-testid="${testid || `map-${kind}`}" style="background:${COLORS[kind] || COLORS.responder}"></span>`,
+    iconSize: kind === 'elder' || kind === 'incident' ? [18, 18] : [14, 14],
+  });
 }
 
-/**
- * Draws into `container`: `areas` ([{code,name,boundary:[[lat,lon]...]}]) and `points`
- * ([{lat,lon,kind,label,testid}]). Returns the <svg>.
- */
-export function renderMap(container, { areas = [], points = [], width = 640, height = 420 }) {
-  const pts = points.filter((p) => Number.isFinite(p.lat) && Number.isFinite(p.lon));
-  const all = [...pts.map((p) => [p.lat, p.lon])];
-  for (const a of areas) for (const c of a.boundary || []) all.push(c);
-  const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, class: 'map', role: 'img', 'data-testid': 'map' });
-  svg.append(s('rect', { x: 0, y: 0, width, height, class: 'map-bg' }));
-  if (!all.length) {
-    svg.append(s('text', { x: width / 2, y: height / 2, 'text-anchor': 'middle', class: 'map-empty' }, t('map.empty')));
-    container.replaceChildren(svg);
-    return svg;
+/** A Leaflet map in `box` with the configured base layer; falls back to outlines on tile errors. */
+function baseMap(box, mapCfg) {
+  box.replaceChildren();
+  const map = L.map(box, { zoomControl: true, attributionControl: true, maxZoom: mapCfg?.max_zoom || 18, minZoom: 3 });
+  const note = h('div.map-note', { testid: 'map-basemap-note' });
+  box.append(note);
+  const outline = () => {
+    box.dataset.basemap = 'outline';
+    note.textContent = t('map.offline');
+    note.dataset.i18n = 'map.offline';
+  };
+  if (mapCfg?.tile_url) {
+    box.dataset.basemap = 'tiles';
+    let loaded = 0, failed = 0;
+    const layer = L.tileLayer(mapCfg.tile_url, { maxZoom: mapCfg.max_zoom || 18, attribution: mapCfg.attribution || '' });
+    layer.on('tileload', () => { loaded += 1; });
+    layer.on('tileerror', () => {
+      failed += 1;
+      if (!loaded && failed >= 4 && map.hasLayer(layer)) { map.removeLayer(layer); outline(); }
+    });
+    layer.addTo(map);
+  } else {
+    outline();
   }
-  let [minLat, maxLat, minLon, maxLon] = [Infinity, -Infinity, Infinity, -Infinity];
-  for (const [la, lo] of all) {
-    minLat = Math.min(minLat, la); maxLat = Math.max(maxLat, la);
-    minLon = Math.min(minLon, lo); maxLon = Math.max(maxLon, lo);
-  }
-  const pad = 0.002;
-  minLat -= pad; maxLat += pad; minLon -= pad; maxLon += pad;
-  const k = Math.cos(((minLat + maxLat) / 2) * Math.PI / 180); // metres per degree of lon vs lat
-  const spanX = (maxLon - minLon) * k, spanY = maxLat - minLat;
-  const margin = 24;
-  const scale = Math.min((width - 2 * margin) / spanX, (height - 2 * margin) / spanY);
-  const ox = (width - spanX * scale) / 2, oy = (height - spanY * scale) / 2;
-  const xy = (la, lo) => [ox + (lo - minLon) * k * scale, oy + (maxLat - la) * scale];
+  const track = () => {
+    const c = map.getCenter();
+    box.dataset.zoom = String(map.getZoom());
+    box.dataset.center = `${c.lat.toFixed(5)},${c.lng.toFixed(5)}`;
+  };
+  map.on('moveend zoomend', track);
+  return { map, track };
+}
 
-  // A 100 m graticule for scale.
-  const g = s('g', { class: 'map-grid' });
-  const step = 0.001;
-  const lat0 = maxLat - (height - oy) / scale, lat1 = maxLat + oy / scale;
-  const lon0 = minLon - ox / (k * scale), lon1 = minLon + (width - ox) / (k * scale);
-  for (let la = Math.ceil(lat0 / step) * step; la < lat1; la += step) {
-    const [, y] = xy(la, minLon);
-    g.append(s('line', { x1: 0, x2: width, y1: y, y2: y }));
-  }
-  for (let lo = Math.ceil(lon0 / step) * step; lo < lon1; lo += step) {
-    const [x] = xy(minLat, lo);
-    g.append(s('line', { y1: 0, y2: height, x1: x, x2: x }));
-  }
-  svg.append(g);
+const polygons = new WeakMap();
 
+function drawAreas(map, areas, bounds) {
+  const drawn = [];
   for (const a of areas) {
     if (!a.boundary?.length) continue;
-    const d = a.boundary.map(([la, lo]) => xy(la, lo).map((v) => v.toFixed(1)).join(',')).join(' ');
-    svg.append(s('polygon', { points: d, class: 'map-area', 'data-testid': `map-area-${a.code}` }));
-    const proj = a.boundary.map(([la, lo]) => xy(la, lo));
-    const x = proj.reduce((m, p) => m + p[0], 0) / proj.length;
-    const ys = proj.map((p) => p[1]);
-    const y = Math.min(...ys) + (Math.max(...ys) - Math.min(...ys)) * 0.12 + 14;
-    svg.append(s('text', { x, y, 'text-anchor': 'middle', class: 'map-area-label' }, a.name || a.code));
+    const poly = L.polygon(a.boundary, { className: 'map-area', color: '#2a9d8f', weight: 2, dashArray: '6 3', fillOpacity: 0.08 }).addTo(map);
+    poly.bindTooltip(a.name || a.code, { sticky: true });
+    drawn.push([poly, a.code]);
+    for (const c of a.boundary) bounds.push(c);
   }
-  for (const p of pts) {
-    const [x, y] = xy(p.lat, p.lon);
-    const grp = s('g', { class: `map-point ${p.kind}`, 'data-testid': p.testid || `map-${p.kind}` });
-    if (p.kind === 'elder') {
-      grp.append(s('rect', { x: x - 7, y: y - 7, width: 14, height: 14, fill: COLORS.elder, stroke: '#fff', 'stroke-width': 2 }));
-    } else {
-      grp.append(s('circle', { cx: x, cy: y, r: 7, fill: COLORS[p.kind] || COLORS.responder, stroke: '#fff', 'stroke-width': 2 }));
-    }
-    if (p.label) grp.append(s('text', { x: x + 10, y: y + 4, class: 'map-label' }, p.label));
-    svg.append(grp);
+  polygons.set(map, drawn);
+}
+
+function fit(map, bounds, track) {
+  if (bounds.length) map.fitBounds(bounds, { padding: [24, 24], maxZoom: 17 });
+  else map.setView([27.11, 114.98], 13);
+  // Paths exist once the map has a view.
+  for (const [poly, code] of polygons.get(map) || []) poly.getElement()?.setAttribute('data-testid', `map-area-${code}`);
+  track();
+}
+
+function legend(kinds) {
+  return h('div.map-legend', kinds.map((k) => h('span', h('i', { style: `background:${COLORS[k]}` }), ' ', t(`map.${k}`))));
+}
+
+/** The incident page's map: the elder (at the reported fix, else the registered home) and responders. */
+export function incidentMap(box, mapCfg, { areas = [], points = [] }) {
+  const wrap = h('div.leaflet-box');
+  box.replaceChildren(wrap, legend(['elder', 'offered', 'accepted']));
+  const { map, track } = baseMap(wrap, mapCfg);
+  const bounds = [];
+  drawAreas(map, areas, bounds);
+  for (const p of points.filter((x) => Number.isFinite(x.lat) && Number.isFinite(x.lon))) {
+    L.marker([p.lat, p.lon], { icon: icon(p.kind, p.testid), title: p.label }).bindTooltip(p.label || '').addTo(map);
+    bounds.push([p.lat, p.lon]);
   }
-  // Legend.
-  const legend = s('g', { class: 'map-legend' });
-  ['elder', 'offered', 'accepted', 'responder'].forEach((kind, i) => {
-    const y = height - 14 - i * 16;
-    legend.append(s('rect', { x: 8, y: y - 9, width: 10, height: 10, fill: COLORS[kind] }));
-    legend.append(s('text', { x: 24, y }, t(`map.${kind}`)));
-  });
-  svg.append(legend);
-  container.replaceChildren(svg);
-  return svg;
+  fit(map, bounds, track);
+  return map;
+}
+
+/** The city map: grid outlines, every elder at home (clustered), open incidents, responders on duty. */
+export async function renderCityMap(v, ctx) {
+  v.replaceChildren(h('h1', { i18n: 'map.title' }));
+  let areas, points;
+  try { [areas, points] = await Promise.all([get('/areas'), get('/map/points')]); } catch (e) { showError(v, e); return; }
+  if (!location.hash.startsWith('#/map')) return;
+  const wrap = h('div.leaflet-box.city', { testid: 'city-map' });
+  v.append(h('section.panel', wrap, legend(['incident', 'home', 'responder'])));
+  const { map, track } = baseMap(wrap, ctx.config.map);
+  const bounds = [];
+  drawAreas(map, areas.filter((a) => a.level === 'grid'), bounds);
+  const homes = new Map(points.elders.map((e) => [e.id, e]));
+  const cluster = L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 48 });
+  for (const e of points.elders) {
+    cluster.addLayer(L.marker([e.lat, e.lon], { icon: icon('home', `map-home-${e.id}`), title: e.name }).bindTooltip(e.name));
+    bounds.push([e.lat, e.lon]);
+  }
+  map.addLayer(cluster);
+  for (const r of ctx.rows.filter((x) => x.incident.status !== 'closed')) {
+    const at = r.incident.location || homes.get(r.incident.elder_id);
+    if (!at) continue;
+    L.marker([at.lat, at.lon], { icon: icon('incident', `map-incident-${r.incident.id}`), zIndexOffset: 1000, title: r.elder_name || '' })
+      .bindTooltip(`#${r.incident.id} ${r.elder_name || ''}`).on('click', () => { location.hash = `#/incident/${r.incident.id}`; }).addTo(map);
+    bounds.push([at.lat, at.lon]);
+  }
+  for (const r of points.responders) {
+    L.marker([r.lat, r.lon], { icon: icon('responder', `map-responder-${r.id}`), title: r.name }).bindTooltip(r.name).addTo(map);
+  }
+  fit(map, bounds, track);
 }

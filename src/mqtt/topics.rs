@@ -1,10 +1,11 @@
 //! The MQTT topic tree (`firmware-protocol/MQTT.md`).
 //!
 //! - `<prefix>/dev/<device>/up`: binary native frames from a device;
-//! - `<prefix>/dev/<device>/up/json`: JSON uplinks ([`super::json_uplink`]);
+//! - `<prefix>/dev/<device>/up/json`: JSON uplinks (`ingress::mqtt::json_uplink`);
 //! - `<prefix>/dev/<device>/down`: ACKs and commands to a device (binary for binary devices, JSON for
 //!   JSON devices);
-//! - `<prefix>/responder/<id>/tasks`: task offers, updates and stand-downs for one responder's app.
+//! - `<prefix>/responder/<id>/tasks`: task offers, updates and stand-downs for one responder's app;
+//! - `<prefix>/responder/<id>/receipt`: the app confirms what it received.
 
 /// Longest device or responder id accepted in a topic.
 pub const MAX_ID_LEN: usize = 64;
@@ -86,6 +87,24 @@ impl Topics {
     pub fn responder(&self, responder: &str) -> String {
         format!("{}/responder/{responder}/tasks", self.prefix)
     }
+
+    /// The filter for every app's receipts; `share_group` as for [`Topics::uplink_filters`].
+    pub fn receipt_filter(&self, share_group: Option<&str>) -> String {
+        let share = share_group
+            .filter(|g| valid_id(g))
+            .map(|g| format!("$share/{g}/"))
+            .unwrap_or_default();
+        format!("{share}{}/responder/+/receipt", self.prefix)
+    }
+
+    /// The responder a receipt topic names.
+    pub fn parse_receipt<'a>(&self, topic: &'a str) -> Option<&'a str> {
+        let id = topic
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix("/responder/")?
+            .strip_suffix("/receipt")?;
+        valid_id(id).then_some(id)
+    }
 }
 
 #[cfg(test)]
@@ -111,6 +130,13 @@ mod tests {
         assert_eq!(t.parse_uplink("site-a/dev/42/up/jsonx"), None);
         assert_eq!(t.downlink("42"), "site-a/dev/42/down");
         assert_eq!(t.responder("9"), "site-a/responder/9/tasks");
+        assert_eq!(t.parse_receipt("site-a/responder/9/receipt"), Some("9"));
+        assert_eq!(t.parse_receipt("site-a/responder/9/tasks"), None);
+        assert_eq!(t.parse_receipt("site-a/responder/a/b/receipt"), None);
+        assert_eq!(
+            t.receipt_filter(Some("g")),
+            "$share/g/site-a/responder/+/receipt"
+        );
     }
 
     #[test]

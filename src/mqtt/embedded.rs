@@ -5,21 +5,25 @@
 //! each subscribed filter's messages in a ring of `segment_count` segments of `segment_bytes`, drops
 //! the oldest segment when full, and caps connections and each connection's in-flight window.
 //!
+//! It requires a user name and password: the server's own clients use a random one made at start-up,
+//! devices and apps the accounts in `[mqtt.broker.users]` (`name = "password"`). Anonymous
+//! connections are refused unless `allow_anonymous` is set (a closed test bench only).
+//!
 //! It binds the configured address (`mqtt_listen`, default `127.0.0.1:1883`); when that is taken it
 //! falls back to an ephemeral port on the same interface with a warning, so a system Mosquitto on
 //! 1883 never stops OneKey from starting. The bound address goes to the ready file under `mqtt`.
 //! rumqttd binds its own socket, so the address is probed first and handed over; if another process
 //! takes it in between, start-up fails with a clear error rather than connecting elsewhere silently.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-/// Limits of the embedded broker (`[mqtt.broker]`).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+/// Limits and accounts of the embedded broker (`[mqtt.broker]`).
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BrokerSettings {
     /// Most client connections.
@@ -33,6 +37,20 @@ pub struct BrokerSettings {
     /// Segments kept per filter (older ones are dropped): at most `segment_bytes × segment_count`
     /// bytes of messages per filter, also for offline persistent sessions.
     pub segment_count: usize,
+    /// Accounts of devices and apps: user name → password.
+    pub users: BTreeMap<String, String>,
+    /// Accept connections without a user name and password (never on a reachable network).
+    pub allow_anonymous: bool,
+}
+
+impl std::fmt::Debug for BrokerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerSettings")
+            .field("max_connections", &self.max_connections)
+            .field("users", &self.users.keys().collect::<Vec<_>>())
+            .field("allow_anonymous", &self.allow_anonymous)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for BrokerSettings {
@@ -43,6 +61,8 @@ impl Default for BrokerSettings {
             max_inflight: 100,
             segment_bytes: 256 * 1024,
             segment_count: 4,
+            users: BTreeMap::new(),
+            allow_anonymous: false,
         }
     }
 }
@@ -66,10 +86,26 @@ pub fn choose_addr(listen: &str) -> anyhow::Result<SocketAddr> {
     Ok(probe.local_addr()?)
 }
 
+/// The account the server's own MQTT clients use on the embedded broker: random per start.
+pub fn internal_account() -> (String, String) {
+    let mut secret = [0u8; 24];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
+    ("onekey-server".to_string(), hex::encode(secret))
+}
+
 /// Starts the embedded broker on `listen` (or its fallback) and returns the bound address once it
-/// accepts connections.
-pub fn start(listen: &str, settings: BrokerSettings) -> anyhow::Result<SocketAddr> {
+/// accepts connections. `internal` is the server's own account.
+pub fn start(
+    listen: &str,
+    settings: BrokerSettings,
+    internal: (String, String),
+) -> anyhow::Result<SocketAddr> {
     let addr = choose_addr(listen)?;
+    let auth = (!settings.allow_anonymous).then(|| {
+        let mut users: HashMap<String, String> = settings.users.clone().into_iter().collect();
+        users.insert(internal.0, internal.1);
+        users
+    });
     let server = rumqttd::ServerSettings {
         name: "onekey-embedded".into(),
         listen: addr,
@@ -79,7 +115,7 @@ pub fn start(listen: &str, settings: BrokerSettings) -> anyhow::Result<SocketAdd
             connection_timeout_ms: 10_000,
             max_payload_size: settings.max_payload_bytes,
             max_inflight_count: settings.max_inflight,
-            auth: None,
+            auth,
             external_auth: None,
             dynamic_filters: true,
         },
