@@ -1,232 +1,8 @@
-//! A synthetic but faithful Jizhou district (吉州区, Ji'an): areas, grid workers, elders, devices and
-//! responders, deterministic from a seed. `onekey import` reads the JSON this writes; `onekey demo`
-//! and the load harness generate one in memory.
-//!
-//! # Geography
-//! Six streets/towns and fifteen communities named in the 2014 article (文山街道: 思源, 光明, 西苑;
-//! 永叔街道: 太平桥, 高峰坡; 习溪桥街道: 仓口, 民德巷, 新村; 北门街道: 北门, 马铺前; 古南镇街道: 螺湖,
-//! 保太巷, 桃树下; 兴桥镇: 黄余村, 高家村), placed on the west bank of the Gan river around
-//! 27.11° N, 114.98° E. The real district has 305 grids in 35 communities (about 9 per community); the
-//! dataset scales that down to 2–9 grids per community depending on the number of elders, each a
-//! small square with one grid worker (网格员).
-//!
-//! # JSON format (`onekey-dataset/1`)
-//! ```json
-//! {
-//!   "format": "onekey-dataset/1",
-//!   "seed": 42,
-//!   "areas": [
-//!     {"code": "JZ", "level": "district", "name": "吉州区", "parent": null, "boundary": []},
-//!     {"code": "JZ-WS", "level": "street", "name": "文山街道", "parent": "JZ", "boundary": []},
-//!     {"code": "JZ-WS-SY", "level": "community", "name": "思源社区", "parent": "JZ-WS", "boundary": []},
-//!     {"code": "JZ-WS-SY-01", "level": "grid", "name": "思源社区第1网格", "parent": "JZ-WS-SY",
-//!      "worker": "R0001", "boundary": [[27.1, 114.9], …]}
-//!   ],
-//!   "responders": [
-//!     {"ref": "R0001", "name": "刘建华", "phone": "13907960001", "kind": "grid_worker",
-//!      "team": "思源社区网格站", "skills": ["first_aid"], "grid": "JZ-WS-SY-01",
-//!      "home_lat": 27.11, "home_lon": 114.97, "max_tasks": 2}
-//!   ],
-//!   "elders": [
-//!     {"ref": "E0001", "name": "胡秀英", "phone": "0796-8123456", "address": "吉州区文山街道思源社区…",
-//!      "lat": 27.11, "lon": 114.97, "grid": "JZ-WS-SY-01", "living": "alone",
-//!      "health_notes": "高血压", "medications": "硝苯地平缓释片", "key_safe_code": "4821",
-//!      "checkin_hours": 24,
-//!      "contacts": [{"name": "罗志强", "relation": "儿子（在广州）", "phone": "139…", "key_holder": false}]}
-//!   ],
-//!   "devices": [
-//!     {"protocol": "native", "ident": "860100012345678", "secret_hex": "64 hex digits",
-//!      "model": "OK-P1 一键通挂件", "elder": "E0001", "heartbeat_s": 300}
-//!   ]
-//! }
-//! ```
-//! References are by code (`parent`, `grid`) and by `ref` (`worker`, `elder`), never by database id,
-//! so a file imports into any database. `living` is `alone` (独居), `empty_nest` (空巢), `three_no`
-//! (三无) or `with_family`; `kind` is a responder kind of the server (`volunteer`, `grid_worker`,
-//! `social_worker`, `nursing_student`, `family`, `carer`, `provider`, `staff`).
-//!
-//! Native devices' `ident` is the decimal device id and `secret_hex` its 32-byte key, so the fleet
-//! simulator can speak for them.
+//! A generated Jizhou district in the `onekey-dataset/1` format (the types live in the
+//! `onekey-dataset` crate, shared with the server's import; see its documentation for the
+//! geography and the format), deterministic from a seed.
 
-use serde::{Deserialize, Serialize};
-
-/// The format tag written into every dataset.
-pub const FORMAT: &str = "onekey-dataset/1";
-
-/// A whole dataset.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Dataset {
-    /// Always [`FORMAT`].
-    pub format: String,
-    /// The seed it was generated from.
-    #[serde(default)]
-    pub seed: u64,
-    /// District, streets, communities, grids: parents before children.
-    #[serde(default)]
-    pub areas: Vec<AreaRec>,
-    /// Grid workers first, then everyone else.
-    #[serde(default)]
-    pub responders: Vec<ResponderRec>,
-    /// Elders.
-    #[serde(default)]
-    pub elders: Vec<ElderRec>,
-    /// Devices.
-    #[serde(default)]
-    pub devices: Vec<DeviceRec>,
-}
-
-/// One area.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct AreaRec {
-    /// Stable code, e.g. `JZ-WS-SY-03`.
-    pub code: String,
-    /// `district`, `street`, `community` or `grid`.
-    pub level: String,
-    /// Display name.
-    pub name: String,
-    /// Parent's code.
-    #[serde(default)]
-    pub parent: Option<String>,
-    /// The grid worker's `ref`.
-    #[serde(default)]
-    pub worker: Option<String>,
-    /// Outline as `[lat, lon]` pairs.
-    #[serde(default)]
-    pub boundary: Vec<[f64; 2]>,
-}
-
-/// One responder.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ResponderRec {
-    /// Reference inside the file.
-    #[serde(rename = "ref")]
-    pub reference: String,
-    /// Name (a person or an organisation).
-    pub name: String,
-    /// Phone.
-    pub phone: String,
-    /// Responder kind.
-    pub kind: String,
-    /// Team.
-    #[serde(default)]
-    pub team: Option<String>,
-    /// Skills.
-    #[serde(default)]
-    pub skills: Vec<String>,
-    /// Home grid's code.
-    #[serde(default)]
-    pub grid: Option<String>,
-    /// Home latitude.
-    pub home_lat: f64,
-    /// Home longitude.
-    pub home_lon: f64,
-    /// Most tasks at once.
-    #[serde(default = "one")]
-    pub max_tasks: i64,
-}
-
-fn one() -> i64 {
-    1
-}
-
-/// A contact of an elder.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ContactRec {
-    /// Name.
-    pub name: String,
-    /// Relation.
-    #[serde(default)]
-    pub relation: String,
-    /// Phone.
-    pub phone: String,
-    /// Holds a key.
-    #[serde(default)]
-    pub key_holder: bool,
-}
-
-/// One elder.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ElderRec {
-    /// Reference inside the file.
-    #[serde(rename = "ref")]
-    pub reference: String,
-    /// Name.
-    pub name: String,
-    /// Phone at home.
-    #[serde(default)]
-    pub phone: Option<String>,
-    /// Address.
-    pub address: String,
-    /// Latitude.
-    pub lat: f64,
-    /// Longitude.
-    pub lon: f64,
-    /// Grid's code.
-    #[serde(default)]
-    pub grid: Option<String>,
-    /// `alone`, `empty_nest`, `three_no`, `with_family`.
-    pub living: String,
-    /// Health notes.
-    #[serde(default)]
-    pub health_notes: String,
-    /// Medications.
-    #[serde(default)]
-    pub medications: String,
-    /// Contacts.
-    #[serde(default)]
-    pub contacts: Vec<ContactRec>,
-    /// Key-safe code.
-    #[serde(default)]
-    pub key_safe_code: Option<String>,
-    /// Welfare-check period in hours.
-    #[serde(default = "day")]
-    pub checkin_hours: i64,
-}
-
-fn day() -> i64 {
-    24
-}
-
-/// One device.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct DeviceRec {
-    /// `native`, `gt06`, `watch`, `h02`, `sia`.
-    pub protocol: String,
-    /// Identity on the wire.
-    pub ident: String,
-    /// Secret, hex.
-    #[serde(default)]
-    pub secret_hex: Option<String>,
-    /// Model.
-    #[serde(default)]
-    pub model: String,
-    /// The elder's `ref`.
-    #[serde(default)]
-    pub elder: Option<String>,
-    /// Heartbeat period, seconds.
-    #[serde(default = "five_minutes")]
-    pub heartbeat_s: i64,
-}
-
-fn five_minutes() -> i64 {
-    300
-}
-
-impl Dataset {
-    /// The native devices as (device id, key), for the fleet simulator.
-    pub fn native_devices(&self) -> Vec<(u64, [u8; 32])> {
-        self.devices
-            .iter()
-            .filter(|d| d.protocol == "native")
-            .filter_map(|d| {
-                let id = d.ident.parse::<u64>().ok()?;
-                let bytes = hex::decode(d.secret_hex.as_deref()?).ok()?;
-                let key: [u8; 32] = bytes.try_into().ok()?;
-                Some((id, key))
-            })
-            .collect()
-    }
-}
+pub use onekey_dataset::*;
 
 /// SplitMix64: tiny, and stable forever, so a seed means the same dataset in every version.
 #[derive(Debug, Clone)]
@@ -446,8 +222,21 @@ const GRID_HALF: f64 = 0.0012;
 /// Generates a dataset: `elders` elders (about one device each), `responders` responders besides
 /// one grid worker per grid.
 pub fn generate(elders: usize, responders: usize, seed: u64) -> Dataset {
+    generate_shaped(elders, responders, seed, None)
+}
+
+/// Like [`generate`], with `grids_per_community` grids in each of the fifteen communities
+/// (default: `elders / 60`, between 2 and 9). Jizhou's real 305 grids are about 20 each.
+pub fn generate_shaped(
+    elders: usize,
+    responders: usize,
+    seed: u64,
+    grids_per_community: Option<usize>,
+) -> Dataset {
     let mut rng = Rng::new(seed);
-    let grids_per_community = (elders / 60).clamp(2, 9);
+    let grids_per_community = grids_per_community
+        .unwrap_or_else(|| (elders / 60).clamp(2, 9))
+        .clamp(1, 60);
     let mut areas = vec![AreaRec {
         code: "JZ".into(),
         level: "district".into(),
@@ -479,8 +268,12 @@ pub fn generate(elders: usize, responders: usize, seed: u64) -> Dataset {
                 boundary: vec![],
             });
             for g in 0..grids_per_community {
-                // Grids tile a 3-wide block around the community centre.
-                let (row, col) = ((g / 3) as f64 - 1.0, (g % 3) as f64 - 1.0);
+                // Grids tile a block around the community centre, 3 wide (5 for many grids).
+                let wide = if grids_per_community > 9 { 5 } else { 3 };
+                let (row, col) = (
+                    (g / wide) as f64 - (wide / 2) as f64,
+                    (g % wide) as f64 - (wide / 2) as f64,
+                );
                 let lat = clat + row * 2.0 * GRID_HALF;
                 let lon = clon + col * 2.0 * GRID_HALF;
                 let code = format!("{community_code}-{:02}", g + 1);
@@ -496,6 +289,8 @@ pub fn generate(elders: usize, responders: usize, seed: u64) -> Dataset {
                     home_lat: round6(jitter(&mut rng, lat, GRID_HALF)),
                     home_lon: round6(jitter(&mut rng, lon, GRID_HALF)),
                     max_tasks: 2,
+                    shifts: Vec::new(),
+                    password: None,
                 });
                 areas.push(AreaRec {
                     code: code.clone(),
@@ -600,10 +395,13 @@ pub fn generate(elders: usize, responders: usize, seed: u64) -> Dataset {
             home_lat: round6(jitter(&mut rng, grid.lat, spread)),
             home_lon: round6(jitter(&mut rng, grid.lon, spread)),
             max_tasks,
+            shifts: Vec::new(),
+            password: None,
         });
     }
 
     let mut out_elders = Vec::with_capacity(elders);
+    let mut homes = std::collections::HashSet::new();
     let mut devices = Vec::with_capacity(elders);
     for i in 0..elders {
         let grid = &grids[rng.below(grids.len() as u64) as usize];
@@ -679,6 +477,15 @@ pub fn generate(elders: usize, responders: usize, seed: u64) -> Dataset {
             key_holder: rng.chance(0.6),
         });
         let reference = format!("E{:05}", i + 1);
+        // The import takes name and address as an elder's identity: two elders of the same name
+        // drawn at the same door get a sub-number ("12号之2"), and nothing else changes.
+        let door = address;
+        let mut address = door.clone();
+        let mut sub = 1;
+        while !homes.insert((name.clone(), address.clone())) {
+            sub += 1;
+            address = format!("{door}之{sub}");
+        }
         out_elders.push(ElderRec {
             reference: reference.clone(),
             name,
@@ -765,6 +572,17 @@ mod tests {
         let a = generate(120, 40, 7);
         assert_eq!(a, generate(120, 40, 7));
         assert_ne!(a.elders, generate(120, 40, 8).elders);
+    }
+
+    #[test]
+    fn no_two_elders_share_a_name_and_an_address() {
+        let d = generate_shaped(10_000, 10, 42, Some(20));
+        let homes: std::collections::HashSet<(&str, &str)> = d
+            .elders
+            .iter()
+            .map(|e| (e.name.as_str(), e.address.as_str()))
+            .collect();
+        assert_eq!(homes.len(), d.elders.len());
     }
 
     #[test]

@@ -106,6 +106,30 @@ pub fn gt06_sos(serial: u16) -> Vec<u8> {
     gt06_wrap(&len_to_serial)
 }
 
+/// A GT06 `0x16` alarm (the layout of [`gt06_sos`]) with its own time `[yy, mm, dd, hh, mi, ss]`
+/// (UTC), battery `voltage` byte (7–100: per cent; 0–6: a level), terminal information and alarm
+/// byte (`0x01` SOS, `0x02` power cut, `0x0E` low battery, `0x23` fall, `0x0C` tampering…).
+pub fn gt06_alarm(alarm: u8, voltage: u8, terminal: u8, time: [u8; 6], serial: u16) -> Vec<u8> {
+    let t = &GT06_SOS_TEMPLATE;
+    let mut len_to_serial = t[2..t.len() - 6].to_vec();
+    // After LEN and PROTO: the date (6 bytes); the status block is the content's last 5 bytes.
+    len_to_serial[2..8].copy_from_slice(&time);
+    let n = len_to_serial.len();
+    len_to_serial[n - 5] = terminal;
+    len_to_serial[n - 4] = voltage;
+    len_to_serial[n - 2] = alarm;
+    len_to_serial.extend_from_slice(&serial.to_be_bytes());
+    gt06_wrap(&len_to_serial)
+}
+
+/// A GT06 `0x13` status (heartbeat): terminal information, battery `voltage` byte (as in
+/// [`gt06_alarm`]), GSM strength 0–4, no alarm.
+pub fn gt06_status(terminal: u8, voltage: u8, gsm: u8, serial: u16) -> Vec<u8> {
+    let mut body = vec![0x0A, 0x13, terminal, voltage, gsm, 0x00, 0x02];
+    body.extend_from_slice(&serial.to_be_bytes());
+    gt06_wrap(&body)
+}
+
 /// A 3G-watch `AL_LTE` SOS alarm (watch.tsv row 1's content) at the given time of day `HHMMSS`.
 pub fn watch_sos(id: &str, hhmmss: &str) -> Vec<u8> {
     watch_frame(
@@ -143,6 +167,59 @@ pub fn dc09(id: &str, seq: u16, account: &str, data: &str, timestamp: &str) -> V
     frame.extend_from_slice(body.as_bytes());
     frame.push(b'\r');
     frame
+}
+
+/// A DC-09 message encrypted with `key` (16, 24 or 32 bytes; AES-CBC, zero IV, DC-09 §6.2): the
+/// token gets a `*` and everything after `[` is the hex ciphertext of `<pad>|data]timestamp`.
+pub fn dc09_encrypted(
+    id: &str,
+    seq: u16,
+    account: &str,
+    data: &str,
+    timestamp: &str,
+    key: &[u8],
+) -> Vec<u8> {
+    dc09_encrypted_with(id, seq, account, data, timestamp, key, rand::random)
+        .expect("a DC-09 key is 16, 24 or 32 bytes")
+}
+
+/// [`dc09_encrypted`] with the pad's letters drawn from `random` (a seeded generator makes the
+/// bytes reproducible); `None` when `key` is not 16, 24 or 32 bytes long.
+pub fn dc09_encrypted_with(
+    id: &str,
+    seq: u16,
+    account: &str,
+    data: &str,
+    timestamp: &str,
+    key: &[u8],
+    mut random: impl FnMut() -> u8,
+) -> Option<Vec<u8>> {
+    use aes::cipher::{BlockEncryptMut, KeyIvInit, block_padding::NoPadding};
+    let tail = format!("|{data}]{timestamp}");
+    let pad_len = (16 - tail.len() % 16) % 16;
+    let pad: String = (0..pad_len)
+        .map(|_| char::from(b'A' + random() % 26))
+        .collect();
+    let plain = format!("{pad}{tail}").into_bytes();
+    let iv = [0u8; 16];
+    let ciphertext = match key.len() {
+        16 => cbc::Encryptor::<aes::Aes128>::new_from_slices(key, &iv)
+            .map(|c| c.encrypt_padded_vec_mut::<NoPadding>(&plain)),
+        24 => cbc::Encryptor::<aes::Aes192>::new_from_slices(key, &iv)
+            .map(|c| c.encrypt_padded_vec_mut::<NoPadding>(&plain)),
+        _ => cbc::Encryptor::<aes::Aes256>::new_from_slices(key, &iv)
+            .map(|c| c.encrypt_padded_vec_mut::<NoPadding>(&plain)),
+    }
+    .ok()?;
+    let body = format!(
+        "\"*{id}\"{seq:04}L0#{account}[{}",
+        hex::encode_upper(ciphertext)
+    );
+    let mut frame =
+        format!("\n{:04X}{:04X}", ARC.checksum(body.as_bytes()), body.len()).into_bytes();
+    frame.extend_from_slice(body.as_bytes());
+    frame.push(b'\r');
+    Some(frame)
 }
 
 /// The DC-09 timestamp `_HH:MM:SS,MM-DD-YYYY` (UTC) for a Unix time.
@@ -199,6 +276,14 @@ mod tests {
         // The template with its own serial is the vector byte for byte (its CRC is right).
         assert_eq!(gt06_sos(0x035F), GT06_SOS_TEMPLATE);
         assert_eq!(gt06_proto_and_serial(&gt06_sos(7)), Some((0x16, 7)));
+        // The template's own fields give the template back.
+        let t = &GT06_SOS_TEMPLATE;
+        let time = [t[4], t[5], t[6], t[7], t[8], t[9]];
+        assert_eq!(gt06_alarm(0x01, t[33], t[32], time, 0x035F), t.to_vec());
+        assert_eq!(
+            gt06_proto_and_serial(&gt06_status(0x44, 80, 4, 9)),
+            Some((0x13, 9))
+        );
         assert_eq!(
             String::from_utf8(watch_sos("6907919734", "214118")).unwrap(),
             "[3G*6907919734*003e*AL_LTE,281126,214118,V,0,N,0,E,0,0,0,0,0,22,0,0,00010000,0,0,0]"

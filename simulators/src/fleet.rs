@@ -324,7 +324,7 @@ async fn device_loop(
         } else if next_heartbeat <= now {
             message = Message::Heartbeat(onekey_protocol::Heartbeat {
                 battery_percent: Some(60 + rng.below(40) as u8),
-                mains_power: rng.chance(0.5),
+                mains_power: rng.chance(0.98),
                 signal_percent: Some(50 + rng.below(50) as u8),
                 location: None,
             });

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use onekey_protocol::{
-    Alarm, AlarmKind, Frame, Header, Heartbeat, Hello, Key, Location, MAX_FRAME_LEN, Message,
+    Alarm, AlarmKind, Cancel, Frame, Header, Heartbeat, Hello, Key, Location, MAX_FRAME_LEN,
+    Message,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -140,6 +141,14 @@ impl NativeDevice {
     ) -> Result<(u32, Frame), DeviceError> {
         self.request(Message::Alarm(Alarm { kind, location }), within)
             .await
+    }
+
+    /// Cancels the alarm sent as `alarm_seq` ("I'm OK") and waits for the ACK.
+    pub async fn cancel(&mut self, alarm_seq: u32, within: Duration) -> Result<Frame, DeviceError> {
+        Ok(self
+            .request(Message::Cancel(Cancel { alarm_seq }), within)
+            .await?
+            .1)
     }
 
     /// Sends a heartbeat and waits for its ACK.
