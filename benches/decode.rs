@@ -1,5 +1,5 @@
 //! Frames decoded per second, per protocol: the CPU cost of the first step of an alarm's path.
-//! Each benchmark decodes one real alarm frame (from `shared/vectors`, or built with the native
+//! Each benchmark decodes one real alarm frame (from `device-protocols/tests/vectors`, or built with the native
 //! protocol) exactly as the server does: native = decode + HMAC verify; others = the codec's `parse`.
 //!
 //! `cargo bench --bench decode` (HTML report with charts in `target/criterion/report/`).

@@ -108,9 +108,10 @@ async fn broker_echo(broker: &str, prefix: &str, clients: u64, count: u64, secs:
     for c in 0..clients {
         let topic = format!("{prefix}/bench/echo/{c}");
         let mut o = MqttOptions::new(unique("echo"), host.clone(), port);
+        o.set_credentials(mqtt_support::BROKER_USER, mqtt_support::BROKER_PASSWORD);
         o.set_keep_alive(Duration::from_secs(10));
         let (client, mut eventloop) = AsyncClient::new(o, 64);
-        eventloop.set_network_options(onekey::ingress::mqtt::network_options());
+        eventloop.set_network_options(onekey::mqtt::network_options());
         client
             .subscribe(topic.clone(), QoS::AtLeastOnce)
             .await

@@ -225,3 +225,35 @@ async fn dc09_personal_emergency_is_acked_with_echoed_sequence_and_account() {
     );
     assert!(stranger.is_closed_by_server(WAIT).await);
 }
+
+/// "I'm OK" at a DC-09 panel (Contact ID 406, cancel) after its personal emergency: ACKed after
+/// commit, and the incident becomes a probable false alarm, as a native device's cancel makes it.
+#[tokio::test]
+async fn a_dc09_cancel_after_an_emergency_makes_it_a_probable_false_alarm() {
+    let db = Db::sqlite();
+    let server = TestServer::start(&db, &[]).await;
+    let elder = elder(&server).await;
+    server
+        .register_device("sia", "5A22", None, Some(elder))
+        .await;
+    let mut panel = RawDevice::connect(&server.addr("sia")).await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for (seq, data) in [(7, "#5A22|1101 01 001"), (8, "#5A22|1406 01 001")] {
+        let frame = sim::dc09("ADM-CID", seq, "5A22", data, &sim::dc09_timestamp(now));
+        panel.send(&frame).await.unwrap();
+        let reply = panel.read_until(b"\r", WAIT).await.expect("DC-09 reply");
+        let text = String::from_utf8(reply).unwrap();
+        assert!(
+            text.contains(&sim::dc09_ack_body(seq, "5A22")),
+            "{data} ACKed: {text:?}"
+        );
+    }
+    let incident = one_incident(&server, "sos").await;
+    assert_eq!(incident["probable_false_alarm"], true, "{incident}");
+    let id = incident["id"].as_i64().unwrap();
+    let events = server.events_of(id, "device_cancelled").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+}

@@ -16,18 +16,9 @@ use serde_json::{Value, json};
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn responder(server: &TestServer, name: &str, lat: f64, lon: f64) -> (i64, String) {
-    let (status, r) = server
-        .post(
-            "/api/v1/responders",
-            json!({ "name": name, "phone": format!("139{name}"), "kind": "volunteer",
-                    "home_lat": lat, "home_lon": lon, "password": "volunteer-pass" }),
-        )
-        .await;
-    assert_eq!(status, 201, "{r}");
-    let token = login(server, name).await;
-    let status = call(server, &token, "duty", json!({ "on_duty": true })).await;
-    assert_eq!(status, 204);
-    (r["id"].as_i64().expect("id"), token)
+    server
+        .responder_on_duty(name, &format!("139{name}"), lat, lon)
+        .await
 }
 
 async fn login(server: &TestServer, name: &str) -> String {
@@ -35,16 +26,7 @@ async fn login(server: &TestServer, name: &str) -> String {
 }
 
 async fn call(server: &TestServer, token: &str, path: &str, body: Value) -> u16 {
-    server
-        .http
-        .post(format!("{}/api/v1/responder/{path}", server.base()))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .expect("request")
-        .status()
-        .as_u16()
+    server.as_responder(token, path, body).await
 }
 
 async fn my_tasks(server: &TestServer, token: &str) -> Vec<Value> {
@@ -60,29 +42,11 @@ async fn my_tasks(server: &TestServer, token: &str) -> Vec<Value> {
 }
 
 async fn events_of(server: &TestServer, incident: i64, kind: &str) -> Vec<Value> {
-    let (_, detail) = server.get(&format!("/api/v1/incidents/{incident}")).await;
-    detail["events"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|e| e["kind"] == kind)
-        .collect()
+    server.events_of(incident, kind).await
 }
 
 async fn wait_events(server: &TestServer, incident: i64, kind: &str, n: usize) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let got = events_of(server, incident, kind).await;
-        if got.len() >= n {
-            return got;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "waited for {n} {kind}: {got:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    server.wait_events(incident, kind, n, WAIT).await
 }
 
 async fn offers_survive_a_crash_and_one_accept_wins(db: Db) {
@@ -331,19 +295,7 @@ async fn elder_with_device(
         .await;
     assert_eq!(status, 201, "{elder}");
     let elder_id = elder["id"].as_i64().expect("elder id");
-    let key = demo_key(device_id);
-    server
-        .register_device(
-            "native",
-            &device_id.to_string(),
-            Some(&hex::encode(key)),
-            Some(elder_id),
-        )
-        .await;
-    let mut device = NativeDevice::connect(&server.addr("device_tcp"), device_id, key)
-        .await
-        .expect("connect");
-    device.hello(WAIT).await.expect("hello");
+    let device = server.native_device_for(Some(elder_id), device_id).await;
     (elder_id, device)
 }
 
@@ -758,4 +710,113 @@ async fn two_instances_fire_each_timer_once_postgres() {
     );
     a.stop().await;
     b.stop().await;
+}
+
+/// On a clock 60 times the wall clock: a device that stops talking for three of its heartbeat
+/// periods (60 s each) gets a technical incident offered to the grid worker; one that keeps
+/// sending heartbeats does not.
+#[tokio::test]
+async fn a_device_that_goes_silent_gets_a_technical_incident_for_the_grid_worker() {
+    let db = Db::sqlite();
+    let env = [
+        ("ONEKEY_CLOCK__SCALE", "60"),
+        ("ONEKEY_DISPATCH__SILENCE_CHECK_MS", "100"),
+        ("ONEKEY_DISPATCH__TIMER_POLL_MS", "50"),
+        ("ONEKEY_INTAKE__STATUS_FLUSH_MS", "100"),
+    ];
+    let server = TestServer::start(&db, &env).await;
+    let (gw, _) = person(&server, "gw", "grid_worker", (27.2, 115.0), false).await;
+    let grid = grid(&server, gw).await;
+    let (quiet, mut quiet_device) = elder_with_device(&server, grid, 860_000_000_000_041, 24).await;
+    let (talking, mut talking_device) =
+        elder_with_device(&server, grid, 860_000_000_000_042, 24).await;
+    // Installed but never heard from: silent from its registration.
+    let (status, never) = server
+        .post(
+            "/api/v1/elders",
+            json!({ "name": "老人 never", "address": "吉州区 文山街道 思源社区 5 号",
+                    "lat": 27.11, "lon": 114.98, "living": "alone", "grid_id": grid }),
+        )
+        .await;
+    assert_eq!(status, 201, "{never}");
+    let never = never["id"].as_i64().expect("elder id");
+    server
+        .register_device(
+            "native",
+            "860000000000043",
+            Some(&hex::encode(demo_key(860_000_000_000_043))),
+            Some(never),
+        )
+        .await;
+    let technical_of = |list: &[Value], elder: i64| -> Vec<Value> {
+        list.iter()
+            .filter(|i| i["category"] == "technical" && i["elder_id"] == elder)
+            .cloned()
+            .collect()
+    };
+    let started = tokio::time::Instant::now();
+    let incident = loop {
+        // A heartbeat every virtual 30 s keeps the second device alive.
+        talking_device.heartbeat(90, WAIT).await.expect("heartbeat");
+        let list = server.incidents().await;
+        assert!(
+            technical_of(&list, talking).is_empty(),
+            "a live device flagged"
+        );
+        if let Some(i) = technical_of(&list, quiet).first() {
+            break i.clone();
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "the silent device was never flagged"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(incident["kind"], "silent_device");
+    let id = incident["id"].as_i64().expect("id");
+    let offers = wait_events(&server, id, "offer_sent", 1).await;
+    assert_eq!(offers[0]["detail"]["responder_id"], gw);
+    // Silent for at least three heartbeat periods of its clock before it was flagged.
+    let opened = wait_events(&server, id, "opened", 1).await;
+    assert!(
+        opened[0]["detail"]["silent_ms"].as_i64() >= Some(180_000),
+        "{opened:?}"
+    );
+    // Flagged once, not again while the incident is open.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(technical_of(&server.incidents().await, quiet).len(), 1);
+    // Nor after the grid worker's visit is closed while the device stays dead: one incident per
+    // silence, not one every few heartbeat periods.
+    let (status, body) = server
+        .post(
+            &format!("/api/v1/incidents/{id}/close"),
+            json!({ "outcome": "resolved", "note": "device unplugged, replaced tomorrow" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    for _ in 0..8 {
+        talking_device.heartbeat(90, WAIT).await.expect("heartbeat");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(technical_of(&server.incidents().await, quiet).len(), 1);
+    // Heard from again, then silent again: a new silence, a new incident.
+    quiet_device.heartbeat(80, WAIT).await.expect("heartbeat");
+    let started = tokio::time::Instant::now();
+    while technical_of(&server.incidents().await, quiet).len() < 2 {
+        talking_device.heartbeat(90, WAIT).await.expect("heartbeat");
+        assert!(
+            started.elapsed() < WAIT,
+            "the second silence was never flagged"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let list = server.incidents().await;
+    let never_flagged = technical_of(&list, never);
+    assert_eq!(
+        never_flagged.len(),
+        1,
+        "a device never heard from: {list:?}"
+    );
+    assert_eq!(never_flagged[0]["kind"], "silent_device");
+    server.stop().await;
 }

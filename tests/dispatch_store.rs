@@ -1,13 +1,17 @@
-//! Dispatch persistence on SQLite and PostgreSQL: exactly-once seats under concurrent accepts,
-//! timers claimed exactly once by several instances and kept across a restart, claim leases that
-//! let another instance fire a timer whose claimer died, versioned state.
+//! Dispatch persistence on SQLite and PostgreSQL: one step per state version written whole or not
+//! at all (the seat index as the last word), triggers consumed once, timers claimed exactly once by
+//! several instances and kept across a restart, claim leases that let another instance fire a
+//! timer whose claimer died.
 
 mod common;
 
 use std::collections::BTreeSet;
 
 use common::Db;
-use onekey::store::{AcceptOutcome, Store, timer_key, welfare_elder, welfare_key};
+use onekey::store::{
+    Channel, Consume, EventWrite, NewNotification, OfferWrite, StepCommit, StepWrite, Store,
+    timer_key, welfare_elder, welfare_key,
+};
 
 const LEASE: i64 = 30_000;
 
@@ -17,60 +21,183 @@ async fn open(db: &Db) -> Store {
     store
 }
 
-async fn concurrent_accepts_win_each_seat_once(db: Db) {
-    let a = open(&db).await;
-    let b = open(&db).await; // a second instance sharing the database
-    for r in 1..=8 {
-        let slot = if r <= 4 { 0 } else { 1 };
-        a.record_offer(7, r, slot, "responder", 1000, 31_000)
-            .await
-            .expect("offer");
+fn offer(r: i64, slot: i64, status: &'static str, seat: Option<i64>) -> OfferWrite {
+    OfferWrite {
+        responder_id: r,
+        slot,
+        role: "responder".into(),
+        status,
+        seat,
+        sent_at: 1000,
+        expires_at: 31_000,
     }
-    // Slot 0 has one seat, slot 1 two; all eight accept in the same millisecond.
+}
+
+fn step(version: Option<i64>, offers: Vec<OfferWrite>) -> StepWrite {
+    StepWrite {
+        incident_id: 7,
+        state: Some((version, format!("{{\"v\":{version:?}}}"), true)),
+        offers,
+        at: 5000,
+        ..Default::default()
+    }
+}
+
+/// Eight steps written at once from the same state version, on two instances: exactly one
+/// commits, whose offers, events and notifications all land; the others change nothing.
+async fn one_step_per_version_wins_and_writes_everything_or_nothing(db: Db) {
+    let a = open(&db).await;
+    sqlx::query(
+        "INSERT INTO incidents (id, category, kind, priority, status, received_at, stored_at) \
+         VALUES (7, 'emergency', 'sos', 1, 'new', 1000, 1000)",
+    )
+    .execute(a.pool())
+    .await
+    .expect("incident");
+    let b = open(&db).await; // a second instance sharing the database
+    let first = step(
+        None,
+        (1..=8).map(|r| offer(r, 0, "pending", None)).collect(),
+    );
+    assert!(matches!(
+        a.write_step(&first).await.expect("first"),
+        StepCommit::Committed { .. }
+    ));
     let tasks: Vec<_> = (1..=8)
         .map(|r| {
             let s = if r % 2 == 0 { a.clone() } else { b.clone() };
-            let seats = if r <= 4 { 1 } else { 2 };
-            tokio::spawn(async move { (r, s.accept_offer(7, r, seats, 5000).await) })
+            let mut w = step(Some(1), vec![offer(r, 0, "accepted", Some(0))]);
+            w.events.push(EventWrite {
+                kind: "offer_accepted".into(),
+                actor: format!("responder:{r}"),
+                detail: serde_json::json!({ "responder_id": r }),
+            });
+            w.notifications.push(NewNotification {
+                idem_key: format!("incident:7/v2/push:{r}:1"),
+                incident_id: Some(7),
+                channel: Channel::Push,
+                recipient: r.to_string(),
+                responder_id: Some(r),
+                purpose: "assigned".into(),
+                payload: serde_json::json!({ "type": "assigned" }),
+                due_at: 5000,
+                confirm_by: None,
+                fallback: None,
+            });
+            tokio::spawn(async move { (r, s.write_step(&w).await) })
         })
         .collect();
     let mut won = Vec::new();
     for t in tasks {
         let (r, outcome) = t.await.expect("join");
-        match outcome.expect("accept") {
-            AcceptOutcome::Won { slot, seat } => won.push((slot, seat, r)),
-            AcceptOutcome::Taken => {}
-            AcceptOutcome::NotOffered => panic!("{r} was offered"),
+        match outcome.expect("write") {
+            StepCommit::Committed {
+                events,
+                notifications,
+            } => {
+                assert_eq!((events.len(), notifications.len()), (1, 1));
+                won.push(r);
+            }
+            StepCommit::Raced => {}
+            StepCommit::AlreadyConsumed => panic!("nothing to consume"),
         }
     }
-    won.sort();
-    let seats: Vec<(i64, i64)> = won.iter().map(|w| (w.0, w.1)).collect();
-    assert_eq!(seats, vec![(0, 0), (1, 0), (1, 1)], "{won:?}");
-    assert_eq!(
-        a.accept_offer(7, 99, 1, 6000).await.expect("accept"),
-        AcceptOutcome::NotOffered
-    );
-    // A retried accept by a winner is idempotent.
-    let (slot, seat, r) = won[0];
-    assert_eq!(
-        a.accept_offer(7, r, 1, 7000).await.expect("retry"),
-        AcceptOutcome::Won { slot, seat }
-    );
-    // Decline works only on an open offer.
-    let loser = (1..=4).find(|x| *x != r).expect("a loser");
-    assert!(
-        a.set_offer_status(7, loser, &["pending"], "declined", 8000)
-            .await
-            .expect("decline")
-    );
-    assert!(
-        !a.set_offer_status(7, loser, &["pending"], "declined", 8000)
-            .await
-            .expect("again")
-    );
-    let mine = a.responder_offers(r).await.expect("list");
-    assert_eq!(mine.len(), 1);
+    assert_eq!(won.len(), 1, "exactly one step per version: {won:?}");
+    let winner = won[0];
+    let mine = a.responder_offers(winner).await.expect("list");
     assert_eq!(mine[0].status, "accepted");
+    assert_eq!(mine[0].seat, Some(0));
+    for r in (1..=8).filter(|r| *r != winner) {
+        assert_eq!(
+            a.responder_offers(r).await.expect("list")[0].status,
+            "pending"
+        );
+    }
+    let queued = a.incident_notifications(7).await.expect("notifications");
+    assert_eq!(queued.len(), 1, "the losers queued nothing");
+    assert_eq!(queued[0].responder_id, Some(winner));
+    // The seat index is the last word: a second holder of seat 0 fails the whole step.
+    let loser = (1..=8).find(|r| *r != winner).expect("a loser");
+    let mut double = step(Some(2), vec![offer(loser, 0, "accepted", Some(0))]);
+    double.events.push(EventWrite {
+        kind: "offer_accepted".into(),
+        actor: "system".into(),
+        detail: serde_json::json!({}),
+    });
+    assert!(a.write_step(&double).await.is_err());
+    assert_eq!(
+        a.load_dispatch_state(7)
+            .await
+            .expect("load")
+            .expect("row")
+            .0,
+        2
+    );
+    assert_eq!(
+        a.responder_offers(loser).await.expect("list")[0].status,
+        "pending",
+        "nothing of the failed step is visible"
+    );
+}
+
+/// A step consumes its trigger in its own transaction: an inbox entry or a claimed timer takes
+/// effect once, however many instances step it.
+async fn a_trigger_is_consumed_once(db: Db) {
+    let a = open(&db).await;
+    let name = "event:41";
+    a.schedule_timer(&timer_key(7, name), Some(7), name, 1000)
+        .await
+        .expect("inbox");
+    let consume = |v| StepWrite {
+        consume: Some(Consume::Inbox(timer_key(7, name))),
+        ..step(v, vec![])
+    };
+    assert!(matches!(
+        a.write_step(&consume(None)).await.expect("first"),
+        StepCommit::Committed { .. }
+    ));
+    assert_eq!(
+        a.write_step(&consume(Some(1))).await.expect("again"),
+        StepCommit::AlreadyConsumed
+    );
+    assert_eq!(
+        a.load_dispatch_state(7)
+            .await
+            .expect("load")
+            .expect("row")
+            .0,
+        1
+    );
+    // A claimed timer: consumed by its claimer at the due time it was claimed at, once.
+    a.schedule_timer(&timer_key(7, "sla:ack"), Some(7), "sla:ack", 2000)
+        .await
+        .expect("arm");
+    let claimed = a
+        .claim_due_timers(3000, "a", 10, LEASE)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    let fire = |me: &str| StepWrite {
+        consume: Some(Consume::Timer {
+            key: claimed[0].key.clone(),
+            me: me.into(),
+            due_at: claimed[0].due_at,
+        }),
+        ..step(Some(1), vec![])
+    };
+    assert_eq!(
+        a.write_step(&fire("b")).await.expect("not b's claim"),
+        StepCommit::AlreadyConsumed
+    );
+    assert!(matches!(
+        a.write_step(&fire("a")).await.expect("fire"),
+        StepCommit::Committed { .. }
+    ));
+    assert_eq!(
+        a.write_step(&fire("a")).await.expect("twice"),
+        StepCommit::AlreadyConsumed
+    );
+    assert!(a.pending_timers().await.expect("pending").is_empty());
 }
 
 async fn timers_fire_once_across_instances_and_restarts(db: Db) {
@@ -216,31 +343,8 @@ async fn a_claim_is_a_lease(db: Db) {
     assert_eq!(pending[0].due_at, 50_000);
 }
 
-async fn dispatch_state_is_versioned(db: Db) {
+async fn responders_are_found_by_phone_and_go_on_duty(db: Db) {
     let s = open(&db).await;
-    assert!(s.load_dispatch_state(4).await.expect("load").is_none());
-    assert!(
-        s.save_dispatch_state(4, None, "{\"a\":1}", 1)
-            .await
-            .expect("insert")
-    );
-    assert!(
-        !s.save_dispatch_state(4, None, "{}", 2)
-            .await
-            .expect("second insert loses")
-    );
-    assert!(
-        s.save_dispatch_state(4, Some(1), "{\"a\":2}", 3)
-            .await
-            .expect("update")
-    );
-    assert!(
-        !s.save_dispatch_state(4, Some(1), "{}", 4)
-            .await
-            .expect("stale update loses")
-    );
-    let (v, json) = s.load_dispatch_state(4).await.expect("load").expect("row");
-    assert_eq!((v, json.as_str()), (2, "{\"a\":2}"));
     // Key holders are found by phone; duty and position are stored.
     let input: onekey::store::ResponderInput = serde_json::from_value(serde_json::json!({
         "name": "女儿", "phone": "13900000001", "kind": "family", "home_lat": 27.1, "home_lon": 114.9
@@ -268,13 +372,13 @@ async fn dispatch_state_is_versioned(db: Db) {
 }
 
 #[tokio::test]
-async fn concurrent_accepts_win_each_seat_once_sqlite() {
-    concurrent_accepts_win_each_seat_once(Db::sqlite()).await;
+async fn one_step_per_version_wins_and_writes_everything_or_nothing_sqlite() {
+    one_step_per_version_wins_and_writes_everything_or_nothing(Db::sqlite()).await;
 }
 
 #[tokio::test]
-async fn concurrent_accepts_win_each_seat_once_postgres() {
-    concurrent_accepts_win_each_seat_once(Db::postgres().await).await;
+async fn one_step_per_version_wins_and_writes_everything_or_nothing_postgres() {
+    one_step_per_version_wins_and_writes_everything_or_nothing(Db::postgres().await).await;
 }
 
 #[tokio::test]
@@ -298,11 +402,21 @@ async fn a_claim_is_a_lease_postgres() {
 }
 
 #[tokio::test]
-async fn dispatch_state_is_versioned_sqlite() {
-    dispatch_state_is_versioned(Db::sqlite()).await;
+async fn responders_are_found_by_phone_and_go_on_duty_sqlite() {
+    responders_are_found_by_phone_and_go_on_duty(Db::sqlite()).await;
 }
 
 #[tokio::test]
-async fn dispatch_state_is_versioned_postgres() {
-    dispatch_state_is_versioned(Db::postgres().await).await;
+async fn responders_are_found_by_phone_and_go_on_duty_postgres() {
+    responders_are_found_by_phone_and_go_on_duty(Db::postgres().await).await;
+}
+
+#[tokio::test]
+async fn a_trigger_is_consumed_once_sqlite() {
+    a_trigger_is_consumed_once(Db::sqlite()).await;
+}
+
+#[tokio::test]
+async fn a_trigger_is_consumed_once_postgres() {
+    a_trigger_is_consumed_once(Db::postgres().await).await;
 }

@@ -144,3 +144,73 @@ async fn sigterm_drains_and_exits_zero() {
         "device connections are closed on shutdown"
     );
 }
+
+/// The store's durability settings are read back from the database and shown on `/healthz`; on
+/// SQLite they are the ones the server sets (WAL, `synchronous=FULL`).
+#[tokio::test]
+async fn healthz_shows_the_durability_settings_in_force() {
+    let db = Db::sqlite();
+    let server = TestServer::start(&db, &[]).await;
+    let (status, health) = server.get("/healthz").await;
+    assert_eq!(status, 200, "{health}");
+    let d = &health["durability"];
+    assert_eq!(d["settings"]["synchronous"], "2", "{health}");
+    assert_eq!(d["settings"]["journal_mode"], "wal", "{health}");
+    assert_eq!(d["unsafe_settings"], serde_json::json!([]), "{health}");
+    server.stop().await;
+}
+
+/// A PostgreSQL database that acknowledges commits before they are durable
+/// (`synchronous_commit=off`) is refused at start; allowed explicitly, the server starts and
+/// `/healthz` names the unsafe setting.
+#[tokio::test]
+async fn a_database_that_can_lose_commits_is_refused_unless_allowed() {
+    use sqlx::Connection;
+    let db = Db::postgres().await;
+    let url = db.url();
+    let name = url.rsplit('/').next().expect("database name").to_string();
+    let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+    sqlx::query(&format!(
+        "ALTER DATABASE {name} SET synchronous_commit = off"
+    ))
+    .execute(&mut conn)
+    .await
+    .expect("alter database");
+    conn.close().await.ok();
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_onekey"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("ONEKEY_DATABASE_URL", &url)
+        .env("ONEKEY_HTTP_ADDR", "127.0.0.1:0")
+        .env("ONEKEY_DEVICE_ADDR", "127.0.0.1:0")
+        .env("ONEKEY_GT06_ADDR", "off")
+        .env("ONEKEY_WATCH_ADDR", "off")
+        .env("ONEKEY_H02_ADDR", "off")
+        .env("ONEKEY_SIA_ADDR", "off")
+        .env("ONEKEY_MQTT_LISTEN", "127.0.0.1:0")
+        .output();
+    let out = tokio::time::timeout(WAIT, out)
+        .await
+        .expect("refused in time")
+        .expect("run onekey");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "started on unsafe settings: {stderr}"
+    );
+    assert!(
+        stderr.contains("synchronous_commit=off"),
+        "the refusal names the setting: {stderr}"
+    );
+
+    let server = TestServer::start(&db, &[("ONEKEY_ALLOW_UNSAFE_DURABILITY", "true")]).await;
+    let (_, health) = server.get("/healthz").await;
+    assert_eq!(
+        health["durability"]["unsafe_settings"],
+        serde_json::json!(["synchronous_commit=off"]),
+        "{health}"
+    );
+    server.stop().await;
+}

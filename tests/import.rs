@@ -236,3 +236,28 @@ async fn an_unrecognised_file_fails_with_a_reason() {
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("cannot tell"), "{}", run.stderr);
 }
+
+/// A district's directory is larger than any other request: `POST /api/v1/import` takes a body
+/// past the 1 MiB every other route is limited to (here a small dataset padded to 3 MB).
+#[tokio::test]
+async fn a_directory_larger_than_a_mebibyte_imports_over_the_api() {
+    let db = Db::sqlite();
+    let server = TestServer::start(&db, &[]).await;
+    let data = dataset::generate(5, 3, 11);
+    let mut body = serde_json::to_string(&data).expect("json");
+    body.push_str(&" ".repeat(3 * 1024 * 1024));
+    let res = server
+        .http
+        .post(format!("{}/api/v1/import", server.base()))
+        .bearer_auth(&server.token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("POST");
+    let status = res.status().as_u16();
+    let report: serde_json::Value = res.json().await.unwrap_or_default();
+    assert_eq!(status, 200, "{report}");
+    assert!(report["created"].as_u64() > Some(5), "{report}");
+    assert_eq!(list(&server, "elders").await.len(), 5);
+}

@@ -53,7 +53,7 @@ async fn json_alarm_round_trip(server: &TestServer, broker: &str, prefix: &str) 
     assert_eq!(incidents.len(), 1, "{incidents:?}");
 }
 
-/// A responder subscribed with `mosquitto_sub` receives an operator's push.
+/// A responder subscribed with `mosquitto_sub` receives an operator's message.
 async fn push_round_trip(server: &TestServer, broker: &str, prefix: &str) {
     let id = create_responder(server, "志愿者 王").await;
     let topic = format!("{prefix}/responder/{id}/tasks");
@@ -65,17 +65,95 @@ async fn push_round_trip(server: &TestServer, broker: &str, prefix: &str) {
         )
         .await;
     assert_eq!(status, 202, "{body}");
-    assert_eq!(body["topic"], topic);
     let lines = messages(&sub.output(Duration::from_secs(15)).await);
     assert_eq!(lines.len(), 1, "{lines:?}\n{}", server.log());
     let msg: serde_json::Value = serde_json::from_str(&lines[0]).expect("push json");
     assert_eq!(msg["type"], "message");
     assert_eq!(msg["text"], "请到 3 号楼");
-    // Unknown responders are refused.
+    assert_eq!(
+        msg["id"], body["id"],
+        "the message carries its notification id"
+    );
+    // Unknown responders and empty messages are refused.
     let (status, _) = server
-        .post("/api/v1/responders/999999/push", serde_json::json!({}))
+        .post(
+            "/api/v1/responders/999999/push",
+            serde_json::json!({ "text": "x" }),
+        )
         .await;
     assert_eq!(status, 404);
+    let (status, _) = server
+        .post(
+            &format!("/api/v1/responders/{id}/push"),
+            serde_json::json!({ "text": "  " }),
+        )
+        .await;
+    assert_eq!(status, 400);
+}
+
+/// An SOS from a JSON device next to an on-duty volunteer: the dispatch engine's offer arrives on
+/// the volunteer's task topic (watched by `mosquitto_sub`), and the app's receipt, published on
+/// the receipt topic, shows on the incident as received.
+async fn a_dispatch_offer_reaches_the_task_topic(server: &TestServer, broker: &str, prefix: &str) {
+    let ident = "btn-offer";
+    register_json_device(server, ident, &KEY).await;
+    let (rid, _token) = server
+        .responder_on_duty("志愿者 周", "13800000077", 27.1101, 114.9801)
+        .await;
+    let topic = format!("{prefix}/responder/{rid}/tasks");
+    let sub = Sub::start(broker, &topic, &["-C", "1", "-W", "15"]).await;
+    mosquitto_pub(
+        broker,
+        &format!("{prefix}/dev/{ident}/up/json"),
+        &json_uplink(ident, &KEY, 1, "sos"),
+    )
+    .await;
+    let lines = messages(&sub.output(Duration::from_secs(15)).await);
+    assert_eq!(lines.len(), 1, "{lines:?}\n{}", server.log());
+    let offer: serde_json::Value = serde_json::from_str(&lines[0]).expect("offer json");
+    assert_eq!(offer["type"], "offer", "{offer}");
+    for field in push_schema_required("offer") {
+        assert!(
+            !offer[&field].is_null(),
+            "the schema's required {field} is missing: {offer}"
+        );
+    }
+    assert_eq!(offer["kind"], "sos");
+    assert_eq!(offer["category"], "emergency");
+    assert!(
+        offer["address"]
+            .as_str()
+            .is_some_and(|a| a.contains("文山街道")),
+        "{offer}"
+    );
+    let incident = offer["incident_id"].as_i64().expect("incident id");
+    let id = offer["id"].as_i64().expect("notification id");
+    assert!(
+        offer["expires_at"].as_i64() > offer["at"].as_i64(),
+        "{offer}"
+    );
+    // The broker's PUBACK to the server may come after the subscriber has the message.
+    server
+        .wait_metric(r#"onekey_mqtt_pushes_total{outcome="sent"}"#, 1.0)
+        .await;
+    // The app confirms receipt; the console sees it.
+    mosquitto_pub(
+        broker,
+        &format!("{prefix}/responder/{rid}/receipt"),
+        serde_json::json!({ "ids": [id] }).to_string().as_bytes(),
+    )
+    .await;
+    let received = server
+        .wait_events(incident, "offer_received", 1, Duration::from_secs(10))
+        .await;
+    assert_eq!(received[0]["detail"]["responder_id"], rid);
+    let (_, detail) = server.get(&format!("/api/v1/incidents/{incident}")).await;
+    let mine = detail["offers"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["responder_id"] == rid).cloned())
+        .expect("offer row");
+    assert_eq!(mine["delivery"], "delivered", "{mine}");
+    assert_eq!(mine["delivery_channel"], "push");
 }
 
 #[tokio::test]
@@ -101,38 +179,73 @@ async fn json_alarm_and_push_through_the_system_mosquitto() {
     assert_eq!(server.stop().await, 0);
 }
 
-/// A responder's app that is offline gets the push when it comes back (QoS 1, persistent session).
 #[tokio::test]
-async fn an_offline_responder_gets_its_push_on_reconnect() {
-    let prefix = unique("off");
+async fn a_dispatch_offer_reaches_mosquitto_sub_through_the_embedded_broker() {
+    let prefix = unique("ofe");
+    let (server, _db) = server_on(None, &prefix).await;
+    let broker = server.addr("mqtt");
+    a_dispatch_offer_reaches_the_task_topic(&server, &broker, &prefix).await;
+    assert_eq!(server.stop().await, 0);
+}
+
+#[tokio::test]
+async fn a_dispatch_offer_reaches_mosquitto_sub_through_the_system_mosquitto() {
+    let prefix = unique("ofs");
     let (server, _db) = server_on(Some(&format!("mqtt://{SYSTEM_MOSQUITTO}")), &prefix).await;
-    let id = create_responder(&server, "志愿者 李").await;
-    let topic = format!("{prefix}/responder/{id}/tasks");
+    a_dispatch_offer_reaches_the_task_topic(&server, SYSTEM_MOSQUITTO, &prefix).await;
+    assert_eq!(server.stop().await, 0);
+}
+
+/// A volunteer's app that is offline when the offer is made gets it when it comes back (QoS 1 to
+/// its persistent session).
+async fn an_offline_app_gets_its_offer_on_reconnect(broker: Option<&str>, prefix: &str) {
+    let (server, _db) = server_on(broker.map(|b| format!("mqtt://{b}")).as_deref(), prefix).await;
+    let broker = broker.map_or_else(|| server.addr("mqtt"), str::to_string);
+    let ident = "btn-away";
+    register_json_device(&server, ident, &KEY).await;
+    let (rid, _) = server
+        .responder_on_duty("志愿者 李", "13800000078", 27.1101, 114.9801)
+        .await;
+    let topic = format!("{prefix}/responder/{rid}/tasks");
     let app_id = unique("app");
     // The app subscribes once with a persistent session, then goes offline.
-    Sub::start(SYSTEM_MOSQUITTO, &topic, &["-c", "-i", &app_id])
+    Sub::start(&broker, &topic, &["-c", "-i", &app_id])
         .await
         .stop()
         .await;
-    let (status, _) = server
-        .post(
-            &format!("/api/v1/responders/{id}/push"),
-            serde_json::json!({ "type": "offer", "incident_id": 7 }),
-        )
-        .await;
-    assert_eq!(status, 202);
+    mosquitto_pub(
+        &broker,
+        &format!("{prefix}/dev/{ident}/up/json"),
+        &json_uplink(ident, &KEY, 1, "fall"),
+    )
+    .await;
     server
-        .wait_metric(r#"onekey_mqtt_pushes_total{outcome="delivered"}"#, 1.0)
+        .wait_metric(r#"onekey_mqtt_pushes_total{outcome="sent"}"#, 1.0)
         .await;
     let back = Sub::start(
-        SYSTEM_MOSQUITTO,
+        &broker,
         &topic,
         &["-c", "-i", &app_id, "-C", "1", "-W", "10"],
     )
     .await;
     let lines = messages(&back.output(Duration::from_secs(10)).await);
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0].contains("\"offer\""), "{lines:?}");
+    assert_eq!(lines.len(), 1, "{lines:?}\n{}", server.log());
+    let offer: serde_json::Value = serde_json::from_str(&lines[0]).expect("json");
+    assert_eq!(
+        (offer["type"].as_str(), offer["kind"].as_str()),
+        (Some("offer"), Some("fall"))
+    );
+    assert_eq!(server.stop().await, 0);
+}
+
+#[tokio::test]
+async fn an_offline_app_gets_its_offer_on_reconnect_through_the_system_mosquitto() {
+    an_offline_app_gets_its_offer_on_reconnect(Some(SYSTEM_MOSQUITTO), &unique("off")).await;
+}
+
+#[tokio::test]
+async fn an_offline_app_gets_its_offer_on_reconnect_through_the_embedded_broker() {
+    an_offline_app_gets_its_offer_on_reconnect(None, &unique("offe")).await;
 }
 
 /// A native device that cannot keep a TCP connection sends its binary frames over MQTT and gets the
@@ -303,7 +416,7 @@ async fn a_broker_restart_loses_no_alarm_and_no_push() {
         let push = server
             .post(
                 &format!("/api/v1/responders/{rid}/push"),
-                serde_json::json!({ "type": "update", "text": format!("push {seq}") }),
+                serde_json::json!({ "text": format!("push {seq}") }),
             )
             .await;
         assert_eq!(push.0, 202, "{}", push.1);
@@ -332,10 +445,7 @@ async fn a_broker_restart_loses_no_alarm_and_no_push() {
         )
         .await;
     server
-        .wait_metric(
-            r#"onekey_mqtt_pushes_total{outcome="delivered"}"#,
-            PUSHES as f64,
-        )
+        .wait_metric(r#"onekey_mqtt_pushes_total{outcome="sent"}"#, PUSHES as f64)
         .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let out = app.output(Duration::from_millis(500)).await;
@@ -480,8 +590,9 @@ async fn api_commands_reach_mqtt_devices_on_their_downlink() {
         &json_uplink(ident, &KEY, 1, "heartbeat"),
     )
     .await;
+    // Reachable once its uplink is authenticated and answered.
     server
-        .wait_metric(r#"onekey_mqtt_messages_total{uplink="json"}"#, 1.0)
+        .wait_metric(r#"onekey_device_ack_seconds_count{protocol="mqtt"}"#, 1.0)
         .await;
     let (status, body) = server
         .post(

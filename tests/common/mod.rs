@@ -1,6 +1,7 @@
 //! Shared test harness: the real `onekey` binary on port 0, a fresh database per test, an API client.
 #![allow(dead_code)]
 
+pub mod peers;
 pub mod pg;
 
 use std::collections::HashMap;
@@ -61,10 +62,24 @@ pub const ADMIN_PASSWORD: &str = "correct-horse-battery";
 impl TestServer {
     /// Starts `onekey serve` on `db` with every listener on port 0 and extra `env`.
     pub async fn start(db: &Db, env: &[(&str, &str)]) -> TestServer {
+        TestServer::start_wrapped(db, env, &[]).await
+    }
+
+    /// Like [`TestServer::start`], with the binary run by `wrapper` (a command and its arguments,
+    /// the binary and its arguments appended), e.g. in its own mount namespace.
+    pub async fn start_wrapped(db: &Db, env: &[(&str, &str)], wrapper: &[&str]) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let ready = dir.path().join("ready.json");
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_onekey"));
+        let bin = env!("CARGO_BIN_EXE_onekey");
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
         cmd.arg("serve")
             .arg("--ready-file")
             .arg(&ready)
@@ -82,6 +97,8 @@ impl TestServer {
                 format!("{ADMIN}:{ADMIN_PASSWORD}"),
             )
             .env("ONEKEY_LOG", "info,sqlx=warn,tower_http=warn")
+            // The embedded broker's account for test clients (tests/mqtt_support).
+            .env("ONEKEY_MQTT__BROKER__USERS__TESTER", "tester-pass-1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -207,6 +224,23 @@ impl TestServer {
         (elder_id, device_row)
     }
 
+    /// Registers native device `id` (its demo key) for `elder`, connects it and says hello.
+    pub async fn native_device_for(
+        &self,
+        elder: Option<i64>,
+        id: u64,
+    ) -> onekey_sim::native::NativeDevice {
+        let key = onekey_sim::native::demo_key(id);
+        self.register_device("native", &id.to_string(), Some(&hex::encode(key)), elder)
+            .await;
+        let mut device =
+            onekey_sim::native::NativeDevice::connect(&self.addr("device_tcp"), id, key)
+                .await
+                .expect("connect");
+        device.hello(Duration::from_secs(10)).await.expect("hello");
+        device
+    }
+
     /// Registers a device of any protocol; returns its row id.
     pub async fn register_device(
         &self,
@@ -226,11 +260,136 @@ impl TestServer {
         device["id"].as_i64().expect("device id")
     }
 
+    /// Imports a directory (`onekey-dataset/1`) through `POST /api/v1/import`.
+    pub async fn import_dataset(&self, dataset: &impl serde::Serialize) {
+        let res = self
+            .http
+            .post(format!("{}/api/v1/import", self.base()))
+            .bearer_auth(&self.token)
+            .body(serde_json::to_string(dataset).expect("dataset json"))
+            .send()
+            .await
+            .expect("import");
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        assert_eq!(status, 200, "import: {text}");
+    }
+
+    /// Where simulated devices reach this server: every listener, and the embedded broker with
+    /// the account `mqtt_user` (name, password).
+    pub fn device_targets(&self, mqtt_user: (&str, &str)) -> onekey_sim::devices::Targets {
+        onekey_sim::devices::Targets {
+            native: self.addr("device_tcp"),
+            gt06: self.addr("gt06"),
+            watch: self.addr("watch"),
+            h02: self.addr("h02"),
+            sia: self.addr("sia"),
+            mqtt: self.addr("mqtt"),
+            mqtt_user: Some((mqtt_user.0.into(), mqtt_user.1.into())),
+            mqtt_prefix: "onekey".into(),
+        }
+    }
+
     /// All incidents (any status).
     pub async fn incidents(&self) -> Vec<Value> {
         let (status, list) = self.get("/api/v1/incidents?limit=1000").await;
         assert_eq!(status, 200);
         list.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Creates a responder with a password (`volunteer-pass`) and puts them on duty through the
+    /// app's API; returns their id and app token.
+    pub async fn responder_on_duty(
+        &self,
+        name: &str,
+        phone: &str,
+        lat: f64,
+        lon: f64,
+    ) -> (i64, String) {
+        let (status, r) = self
+            .post(
+                "/api/v1/responders",
+                json!({ "name": name, "phone": phone, "kind": "volunteer",
+                        "home_lat": lat, "home_lon": lon, "password": "volunteer-pass" }),
+            )
+            .await;
+        assert_eq!(status, 201, "{r}");
+        let token = self.login_responder(name, "volunteer-pass").await;
+        let status = self
+            .as_responder(&token, "duty", json!({ "on_duty": true }))
+            .await;
+        assert_eq!(status, 204);
+        (r["id"].as_i64().expect("id"), token)
+    }
+
+    /// POSTs to the responder app's API (`/api/v1/responder/<path>`) with `token`; returns the
+    /// status.
+    pub async fn as_responder(&self, token: &str, path: &str, body: Value) -> u16 {
+        self.http
+            .post(format!("{}/api/v1/responder/{path}", self.base()))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+            .status()
+            .as_u16()
+    }
+
+    /// An incident's events of `kind`, oldest first.
+    pub async fn events_of(&self, incident: i64, kind: &str) -> Vec<Value> {
+        let (_, detail) = self.get(&format!("/api/v1/incidents/{incident}")).await;
+        detail["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["kind"] == kind)
+            .collect()
+    }
+
+    /// Waits until the incident has `n` events of `kind` (panics after `within`).
+    pub async fn wait_events(
+        &self,
+        incident: i64,
+        kind: &str,
+        n: usize,
+        within: Duration,
+    ) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let got = self.events_of(incident, kind).await;
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "waited for {n} {kind} on incident {incident}: {got:?}\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits for the first incident to exist; returns its id.
+    pub async fn first_incident(&self, within: Duration) -> i64 {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(id) = self
+                .incidents()
+                .await
+                .first()
+                .and_then(|i| i["id"].as_i64())
+            {
+                return id;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no incident within {within:?}\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The Prometheus text.
@@ -288,6 +447,11 @@ impl TestServer {
             .expect("server did not stop within 30 s after SIGTERM")
             .expect("wait");
         (status.code().unwrap_or(-1), self.log())
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
     }
 
     /// Kills the process at once (a crash).

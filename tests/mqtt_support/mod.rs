@@ -43,6 +43,12 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The account test clients use on the embedded broker (the harness configures it; the system
+/// Mosquitto accepts any).
+pub const BROKER_USER: &str = "tester";
+/// Its password.
+pub const BROKER_PASSWORD: &str = "tester-pass-1";
+
 /// Publishes with `mosquitto_pub` (QoS 1); `payload` goes through stdin so binary works.
 pub async fn mosquitto_pub(addr: &str, topic: &str, payload: &[u8]) {
     let (host, port) = host_port(addr);
@@ -59,6 +65,7 @@ pub async fn mosquitto_pub(addr: &str, topic: &str, payload: &[u8]) {
             "-s",
         ])
         .args(["-i", &unique("pub")])
+        .args(["-u", BROKER_USER, "-P", BROKER_PASSWORD])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -103,6 +110,7 @@ impl Sub {
                 topic,
                 "-d",
             ])
+            .args(["-u", BROKER_USER, "-P", BROKER_PASSWORD])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -169,12 +177,18 @@ pub struct PrivateBroker {
     port: u16,
     dir: tempfile::TempDir,
     persistent: bool,
+    extra: String,
 }
 
 impl PrivateBroker {
     /// Starts `mosquitto -c <conf>`; `persistent` keeps sessions and queued messages across a
     /// graceful restart.
     pub async fn start(persistent: bool) -> PrivateBroker {
+        PrivateBroker::start_with(persistent, "").await
+    }
+
+    /// Like [`PrivateBroker::start`], with `extra` lines of configuration.
+    pub async fn start_with(persistent: bool, extra: &str) -> PrivateBroker {
         let port = free_port();
         let mut b = PrivateBroker {
             child: None,
@@ -182,6 +196,7 @@ impl PrivateBroker {
             port,
             dir: tempfile::tempdir().expect("tempdir"),
             persistent,
+            extra: extra.to_string(),
         };
         b.spawn().await;
         b
@@ -190,8 +205,8 @@ impl PrivateBroker {
     async fn spawn(&mut self) {
         let conf = self.dir.path().join("mosquitto.conf");
         let mut text = format!(
-            "listener {} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n",
-            self.port
+            "listener {} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n{}",
+            self.port, self.extra
         );
         if self.persistent {
             // Mosquitto started as root drops to the `mosquitto` user: let it write its database.
@@ -308,8 +323,9 @@ impl JsonDevice {
         let (host, port) = host_port(addr);
         let mut o = MqttOptions::new(unique("dev"), host, port);
         o.set_keep_alive(Duration::from_secs(5));
+        o.set_credentials(BROKER_USER, BROKER_PASSWORD);
         let (client, mut eventloop) = AsyncClient::new(o, 1024);
-        eventloop.set_network_options(onekey::ingress::mqtt::network_options());
+        eventloop.set_network_options(onekey::mqtt::network_options());
         let (tx, acks) = mpsc::unbounded_channel();
         let down = format!("{prefix}/dev/{ident}/down");
         let (subscribed_tx, mut subscribed) = mpsc::unbounded_channel();
@@ -422,4 +438,32 @@ pub async fn create_responder(server: &TestServer, name: &str) -> i64 {
         server.log()
     );
     responder["id"].as_i64().expect("responder id")
+}
+
+/// The fields `firmware-protocol/schemas/responder-push.json` requires of a message of `kind`.
+pub fn push_schema_required(kind: &str) -> Vec<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("firmware-protocol/schemas/responder-push.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("schema")).expect("json");
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut required = names(&schema["required"]);
+    let branch = schema["oneOf"]
+        .as_array()
+        .and_then(|b| {
+            b.iter()
+                .find(|b| b["properties"]["type"]["const"] == kind)
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("the schema has no branch for {kind}"));
+    required.extend(names(&branch["required"]));
+    required
 }
