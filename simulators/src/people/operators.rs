@@ -1,6 +1,6 @@
 //! Operators at the 12349 centre, on the console's API: each follows the console's live feed (and
 //! looks over the queue now and then, as a person glances at the list), acknowledges a new
-//! incident after a human delay (median 12 s), answers what asks for attention (an escalation: no
+//! incident a human delay (median 12 s) after it arrived, answers what asks for attention (an escalation: no
 //! responder yet, acceptance or arrival overdue, a family member unreachable), offers an
 //! unanswered incident to the nearest available person by hand, phones an elder who missed a
 //! check-in (most answer, and the visit is called off), confirms false alarms after calling the
@@ -172,7 +172,9 @@ impl Desk {
         }
         if inc["acked_at"].is_null() && !s.ack_planned {
             s.ack_planned = true;
-            let wait = self.delay(12_000.0).min(40_000);
+            // A person at the desk sees how long the alarm has been waiting: the click comes a
+            // human delay after the alarm arrived, however late the screen showed it.
+            let wait = (self.delay(12_000.0).min(40_000) - age).max(0);
             tokio::spawn(self.clone().after(wait, id, Act::Ack));
         }
         let attention_at = inc["attention_at"].as_i64();
@@ -232,14 +234,22 @@ impl Desk {
         let ok = |r: &anyhow::Result<(u16, Value)>| matches!(r, Ok((s, _)) if *s < 300);
         match act {
             Act::Ack => {
-                let r = self
-                    .api
-                    .post(&format!("/incidents/{id}/ack"), json!({}))
-                    .await;
-                if ok(&r) {
-                    self.stats.acked.inc();
-                } else if r.is_err() {
+                // A click that did not take (a timeout, a 5xx) is clicked again, as a person
+                // would; a refusal (closed meanwhile) is not.
+                for _ in 0..3 {
+                    let r = self
+                        .api
+                        .post(&format!("/incidents/{id}/ack"), json!({}))
+                        .await;
+                    if ok(&r) {
+                        self.stats.acked.inc();
+                        break;
+                    }
+                    if matches!(r, Ok((s, _)) if s < 500) {
+                        break;
+                    }
                     self.stats.errors.inc();
+                    self.clock.sleep(2_000).await;
                 }
             }
             Act::Attend { reason, category } => {
