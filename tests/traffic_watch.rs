@@ -18,11 +18,14 @@ use tokio_util::sync::CancellationToken;
 /// Both clocks run 10× so that a 1 s heartbeat of the clock is 100 ms of wall time.
 const SCALE: f64 = 10.0;
 
-async fn start(w: &World) -> TestServer {
+/// The server and its database (kept for as long as the server runs: dropping it removes the
+/// folder the server opens new connections in).
+async fn start(w: &World) -> (TestServer, Db) {
     let start = w.start.to_string();
     let scale = SCALE.to_string();
-    TestServer::start(
-        &Db::sqlite(),
+    let db = Db::sqlite();
+    let server = TestServer::start(
+        &db,
         &[
             ("ONEKEY_CLOCK__SCALE", &scale),
             ("ONEKEY_CLOCK__START_MS", &start),
@@ -31,7 +34,8 @@ async fn start(w: &World) -> TestServer {
             ("ONEKEY_SUPERVISION__TRAFFIC_WARMUP", "2"),
         ],
     )
-    .await
+    .await;
+    (server, db)
 }
 
 /// Heartbeats only, every second of the clock, until `stop`.
@@ -123,7 +127,7 @@ fn world_of(elders: usize) -> World {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_protocol_whose_devices_stop_is_flagged_while_the_others_are_not() {
     let w = world_of(200);
-    let server = start(&w).await;
+    let (server, _db) = start(&w).await;
     server.import_dataset(&w.dataset).await;
     let of = |link: Link| -> Vec<&DevicePlan> {
         w.devices
@@ -174,7 +178,7 @@ async fn a_protocol_whose_devices_stop_is_flagged_while_the_others_are_not() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_grid_whose_devices_all_go_quiet_is_flagged_by_its_id() {
     let w = world_of(200);
-    let server = start(&w).await;
+    let (server, _db) = start(&w).await;
     server.import_dataset(&w.dataset).await;
     // Which grid each native device's elder lives in, as the server has it.
     let (_, devices) = server.get("/api/v1/devices?limit=10000").await;
