@@ -55,6 +55,15 @@ pub struct ImportQuery {
     pub preview: bool,
 }
 
+/// An import that failed: the store's own failure keeps its status (a database that cannot be
+/// written is not the file's fault); anything else is the file's, answered 400.
+fn import_error(e: anyhow::Error) -> ApiError {
+    match e.downcast::<crate::store::StoreError>() {
+        Ok(store) => store.into(),
+        Err(e) => ApiError::BadRequest(format!("{e:#}")),
+    }
+}
+
 /// Imports one CSV file (areas, elders, responders or devices, recognised by its header; see
 /// `onekey import`) or a dataset JSON, sent as the request body.
 #[utoipa::path(post, path = "/import", tag = "directory", params(ImportQuery), request_body(content = String, content_type = "text/csv"),
@@ -74,7 +83,7 @@ async fn import(
     } else {
         crate::import::import_text(&app.store, &body).await
     }
-    .map_err(|e| ApiError::BadRequest(format!("{e:#}")))?;
+    .map_err(import_error)?;
     if !q.preview
         && let Some(d) = &app.dispatch
     {
