@@ -4,15 +4,20 @@
 //! - a kill -9 of the server while 1,000 devices send alarms: after the restart every alarm is
 //!   ACKed and stored exactly once;
 //! - PostgreSQL stopped for 30 s under load: no protocol gets an ACK while the store is down, every
-//!   protocol's ACK is withheld, `/healthz` says so, and once it returns every alarm is stored once.
+//!   protocol's ACK is withheld, `/healthz` says so, and once it returns every alarm is stored once;
+//! - the MQTT broker (a private Mosquitto) killed for 5 s under 400 devices: `/healthz` shows it,
+//!   the MQTT devices' alarms raised meanwhile are ACKed after it returns, and every alarm is
+//!   stored exactly once.
 
 mod common;
+mod mqtt_support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use common::pg::PrivatePostgres;
 use common::{ADMIN, ADMIN_PASSWORD, Db, TestServer};
+use mqtt_support::PrivateBroker;
 use onekey_sim::api::ApiClient;
 use onekey_sim::clock::{Ms, SimClock};
 use onekey_sim::day::{self, report::exactly_once};
@@ -386,5 +391,142 @@ async fn a_30_s_postgres_outage_withholds_every_protocols_ack_until_the_alarm_is
         .await
         .expect("healthz");
     assert_eq!(health.status(), 200, "healthy again");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_kill_9_under_load_loses_and_repeats_no_alarm() {
+    const NAME: &str = "broker-kill";
+    const SCALE: f64 = 10.0;
+    const DEVICES: usize = 400;
+    let w = world_of(DEVICES, SCALE);
+    let mut broker = PrivateBroker::start(true).await;
+    let prefix = mqtt_support::unique("bkill");
+    let db = Db::sqlite();
+    let mut addrs = BTreeMap::new();
+    for var in [
+        "ONEKEY_DEVICE_ADDR",
+        "ONEKEY_GT06_ADDR",
+        "ONEKEY_WATCH_ADDR",
+        "ONEKEY_H02_ADDR",
+        "ONEKEY_SIA_ADDR",
+    ] {
+        addrs.insert(var, free_addr());
+    }
+    let mut env = server_env(&w, SCALE, &addrs);
+    env.push(("ONEKEY_MQTT_URL".into(), format!("mqtt://{}", broker.addr)));
+    env.push(("ONEKEY_MQTT_PREFIX".into(), prefix.clone()));
+    env.push(("ONEKEY_MQTT__BACKOFF_MAX_MS".into(), "1000".into()));
+    let server = start(&db, &env).await;
+    server.import_dataset(&w.dataset).await;
+
+    // One alarm per device over eight minutes of the clock (48 s of wall time), the MQTT
+    // devices' between minutes three and six; the broker is killed at minute four and comes
+    // back 5 s (50 s of the clock) later, from its last save.
+    let minute = world::MINUTE;
+    let on_mqtt = |l: Link| matches!(l, Link::NativeMqtt | Link::MqttJson);
+    let plans: Vec<DevicePlan> = w
+        .devices
+        .iter()
+        .take(DEVICES)
+        .enumerate()
+        .map(|(i, d)| {
+            let at = if on_mqtt(d.link) {
+                w.start + 3 * minute + (i as Ms * 3 * minute) / DEVICES as Ms
+            } else {
+                w.start + minute + (i as Ms * 8 * minute) / DEVICES as Ms
+            };
+            DevicePlan {
+                actions: vec![(at, alarm(if i % 2 == 0 { "sos" } else { "fall" }))],
+                ..d.clone()
+            }
+        })
+        .collect();
+    let mqtt_devices = plans.iter().filter(|p| on_mqtt(p.link)).count();
+    assert!(mqtt_devices >= 20, "{mqtt_devices} devices on MQTT links");
+    let planned: HashSet<&str> = plans.iter().map(|p| p.ident.as_str()).collect();
+    let targets = devices::Targets {
+        native: server.addr("device_tcp"),
+        gt06: server.addr("gt06"),
+        watch: server.addr("watch"),
+        h02: server.addr("h02"),
+        sia: server.addr("sia"),
+        mqtt: broker.addr.clone(),
+        mqtt_user: None,
+        mqtt_prefix: prefix.clone(),
+    };
+    let clock = SimClock::new(w.start, SCALE);
+    let run = tokio::spawn(devices::run(
+        plans.clone(),
+        targets,
+        clock,
+        w.start + 12 * minute,
+        None,
+        CancellationToken::new(),
+    ));
+
+    clock.sleep_until(w.start + 4 * minute).await;
+    broker.stop(true).await;
+    let down_at = clock.now();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let health = server
+        .http
+        .get(format!("{}/healthz", server.base()))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 503, "the broker outage shows on /healthz");
+    let body: serde_json::Value = health.json().await.expect("healthz json");
+    assert_eq!(body["broker"]["state"], "down", "{body}");
+    assert_eq!(body["store"]["state"], "up", "{body}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    broker.restart().await;
+    let up_at = clock.now();
+
+    let report = tokio::time::timeout(Duration::from_secs(150), run)
+        .await
+        .expect("the devices finish by their clock")
+        .expect("device runner");
+    println!("{}", report.table());
+    let alarms = alarms_of(&report);
+    assert_eq!(alarms.len(), DEVICES);
+    assert!(
+        report.unacked_alarms().is_empty(),
+        "every alarm is ACKed once the broker is back: {:?}",
+        report.unacked_alarms().first()
+    );
+    // The MQTT devices met the outage: some raised their alarm while the broker was away and
+    // were ACKed only after it came back; the TCP devices never noticed.
+    let mut during = 0;
+    for s in alarms.iter().filter(|s| on_mqtt(s.link)) {
+        if (down_at..up_at).contains(&s.planned_at) {
+            during += 1;
+            assert!(
+                s.acked_at.is_some_and(|a| a >= up_at),
+                "{} ACKed while the broker was down",
+                s.ident
+            );
+        }
+    }
+    assert!(during >= 3, "{during} MQTT alarms raised during the outage");
+    assert!(
+        server.metric("onekey_mqtt_connection_errors_total").await >= 1.0,
+        "the server counted the lost broker connection"
+    );
+    let (stored, lost, duplicated) = on_the_server(&server, NAME, &report, &planned).await;
+    println!(
+        "broker kill -9 for 5 s: {DEVICES} alarms sent ({mqtt_devices} on MQTT, {during} raised during the outage), {DEVICES} ACKed, {stored} stored, {lost} lost, {duplicated} duplicated, {} reconnects",
+        report.reconnects
+    );
+    assert_eq!((lost, duplicated), (0, 0));
+    assert_eq!(stored, DEVICES as u64);
+    let health = server
+        .http
+        .get(format!("{}/healthz", server.base()))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 200, "healthy again");
+    broker.stop(false).await;
     server.stop().await;
 }
