@@ -181,6 +181,9 @@ pub struct IntakeSettings {
     pub queue: usize,
     /// Milliseconds between heartbeat-state writes.
     pub status_flush_ms: u64,
+    /// Refusals of the same event by the store (a constraint it breaks, not an outage) after
+    /// which it is quarantined, put before an operator and ACKed; 0 = never.
+    pub quarantine_after: u32,
 }
 
 impl Default for IntakeSettings {
@@ -191,6 +194,7 @@ impl Default for IntakeSettings {
             linger_ms: d.linger.as_millis() as u64,
             queue: d.queue,
             status_flush_ms: d.status_flush.as_millis() as u64,
+            quarantine_after: d.quarantine_after,
         }
     }
 }
@@ -202,6 +206,7 @@ impl From<IntakeSettings> for IntakeConfig {
             linger: Duration::from_millis(s.linger_ms),
             queue: s.queue.max(1),
             status_flush: Duration::from_millis(s.status_flush_ms.max(10)),
+            quarantine_after: s.quarantine_after,
         }
     }
 }

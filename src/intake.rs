@@ -33,6 +33,9 @@ pub struct IntakeConfig {
     pub queue: usize,
     /// How often heartbeat state is written.
     pub status_flush: Duration,
+    /// Refusals of the same event (a constraint it breaks, not an outage) after which it is
+    /// quarantined: kept with the refusal, put before an operator, and ACKed (0 = never).
+    pub quarantine_after: u32,
 }
 
 impl Default for IntakeConfig {
@@ -42,6 +45,7 @@ impl Default for IntakeConfig {
             linger: Duration::ZERO,
             queue: 16_384,
             status_flush: Duration::from_secs(2),
+            quarantine_after: 3,
         }
     }
 }
@@ -94,6 +98,7 @@ impl Intake {
             rx,
             statuses: statuses.clone(),
             on_commit: Box::new(on_commit),
+            refusals: HashMap::new(),
         };
         let handle = tokio::spawn(writer.run());
         (
@@ -184,7 +189,13 @@ struct Writer {
     rx: mpsc::Receiver<Job>,
     statuses: Arc<Mutex<HashMap<i64, StatusUpdate>>>,
     on_commit: Box<dyn Fn(Committed) + Send>,
+    /// How often each event (device, dedup key) was refused by the store, until quarantined.
+    refusals: HashMap<(i64, String), u32>,
 }
+
+/// Most events whose refusals are remembered at once (a retrying device comes back within
+/// seconds; past this the count starts again, which only delays a quarantine).
+const REFUSALS_KEPT: usize = 10_000;
 
 impl Writer {
     async fn run(mut self) {
@@ -267,15 +278,69 @@ impl Writer {
                             );
                             self.publish(incident_events);
                         }
-                        Err(e) => waiter.fail(&event, &e),
+                        Err(e) => self.refused(event, waiter, e).await,
                     }
                 }
             }
             Err(e) => {
-                for (event, waiter) in events.iter().zip(waiters) {
-                    waiter.fail(event, &e);
+                // A batch of one (a larger one was retried event by event above).
+                let one = events.into_iter().zip(waiters).next();
+                if let Some((event, waiter)) = one {
+                    self.refused(event, waiter, e).await;
                 }
             }
+        }
+    }
+
+    /// An event the store did not take. A refusal of the data itself (not an outage), met
+    /// `quarantine_after` times for the same event, is quarantined: kept with the refusal and
+    /// put before an operator, and only then answered as stored. Anything else fails, unanswered,
+    /// and the device retries.
+    async fn refused(&mut self, event: DeviceEvent, waiter: Waiter, error: StoreError) {
+        if self.config.quarantine_after == 0 || !error.is_refusal() {
+            return waiter.fail(&event, &error);
+        }
+        // A retry of an event kept aside already: answered as the duplicate it is.
+        if let Ok(true) = self
+            .store
+            .is_quarantined(event.device_id, &event.dedup_key)
+            .await
+        {
+            return waiter.answer_as(Ok(quarantined(false)), "quarantined");
+        }
+        if self.refusals.len() >= REFUSALS_KEPT {
+            self.refusals.clear();
+        }
+        let key = (event.device_id, event.dedup_key.clone());
+        let attempts = {
+            let n = self.refusals.entry(key.clone()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        if attempts < self.config.quarantine_after {
+            return waiter.fail(&event, &error);
+        }
+        let reason = error.to_string();
+        match self
+            .store
+            .quarantine_event(&event, &reason, attempts, now_millis())
+            .await
+        {
+            Ok((kept, incident_events)) => {
+                self.refusals.remove(&key);
+                tracing::error!(
+                    device_id = event.device_id,
+                    dedup_key = %event.dedup_key,
+                    raw_code = %event.raw_code,
+                    error = %reason,
+                    attempts,
+                    "the store refuses this event every time; quarantined, put before an operator, ACKed"
+                );
+                metrics::counter!("onekey_events_quarantined_total").increment(u64::from(kept));
+                self.publish(incident_events);
+                waiter.answer_as(Ok(quarantined(kept)), "quarantined");
+            }
+            Err(e) => waiter.fail(&event, &e),
         }
     }
 
@@ -304,6 +369,20 @@ impl Writer {
     }
 }
 
+/// The answer for a quarantined event: stored when kept now, a duplicate when kept before.
+fn quarantined(now: bool) -> Stored {
+    Stored {
+        outcome: if now {
+            crate::store::StoreOutcome::Stored
+        } else {
+            crate::store::StoreOutcome::Duplicate
+        },
+        event_id: 0,
+        incident_id: None,
+        opened: false,
+    }
+}
+
 /// Someone waiting for an event's commit.
 struct Waiter {
     enqueued: Instant,
@@ -320,6 +399,11 @@ impl Waiter {
             },
             Err(_) => "failed",
         };
+        self.answer_as(result, outcome);
+    }
+
+    /// Answers, counted under `outcome`.
+    fn answer_as(self, result: Result<Stored, IntakeError>, outcome: &'static str) {
         metrics::counter!("onekey_intake_events_total", "outcome" => outcome).increment(1);
         metrics::histogram!("onekey_intake_wait_seconds")
             .record(self.enqueued.elapsed().as_secs_f64());

@@ -42,6 +42,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "security",
         include_str!("../../migrations/sqlite/0006_security.sql"),
     ),
+    (
+        7,
+        "quarantine",
+        include_str!("../../migrations/sqlite/0007_quarantine.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -74,6 +79,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         6,
         "security",
         include_str!("../../migrations/postgres/0006_security.sql"),
+    ),
+    (
+        7,
+        "quarantine",
+        include_str!("../../migrations/postgres/0007_quarantine.sql"),
     ),
 ];
 

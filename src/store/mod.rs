@@ -19,6 +19,7 @@ mod incidents;
 mod intake_batch;
 mod migrations;
 mod notifications;
+mod quarantine;
 mod queue;
 mod replay;
 mod reports;
@@ -91,6 +92,28 @@ impl StoreError {
     /// True when the error is a foreign-key violation (a reference to a row that does not exist).
     pub fn is_foreign_key_violation(&self) -> bool {
         matches!(self, StoreError::Db(sqlx::Error::Database(e)) if e.is_foreign_key_violation())
+    }
+
+    /// True when the database refused the data itself (a constraint or trigger it breaks, a value
+    /// it cannot hold), so the same write will be refused again however often it is retried; false
+    /// for an outage, a lock, a full disk or an I/O error, which a retry can get past.
+    pub fn is_refusal(&self) -> bool {
+        let StoreError::Db(sqlx::Error::Database(e)) = self else {
+            return matches!(self, StoreError::Invalid(_));
+        };
+        if e.is_unique_violation() || e.is_foreign_key_violation() || e.is_check_violation() {
+            return true;
+        }
+        let Some(code) = e.code() else {
+            return false;
+        };
+        match code.parse::<i64>() {
+            // SQLite: the SQLITE_CONSTRAINT family (19 and its extended codes: check, not null,
+            // trigger, …) and SQLITE_MISMATCH (20), SQLITE_TOOBIG (18).
+            Ok(n) => matches!(n & 0xff, 18..=20),
+            // PostgreSQL: SQLSTATE class 23 (integrity constraint) or 22 (data exception).
+            Err(_) => code.starts_with("23") || code.starts_with("22"),
+        }
     }
 }
 
