@@ -65,6 +65,32 @@ fn free_addr() -> String {
     l.local_addr().expect("addr").to_string()
 }
 
+/// A free address for every device listener (and the embedded broker's, `with_broker`), to be
+/// kept across a restart.
+fn fixed_listeners(with_broker: bool) -> BTreeMap<&'static str, String> {
+    let mut vars = vec![
+        "ONEKEY_DEVICE_ADDR",
+        "ONEKEY_GT06_ADDR",
+        "ONEKEY_WATCH_ADDR",
+        "ONEKEY_H02_ADDR",
+        "ONEKEY_SIA_ADDR",
+    ];
+    if with_broker {
+        vars.push("ONEKEY_MQTT_LISTEN");
+    }
+    vars.into_iter().map(|v| (v, free_addr())).collect()
+}
+
+/// Waits for the devices to finish by their clock and prints their table.
+async fn finished(run: tokio::task::JoinHandle<DeviceReport>, within: Duration) -> DeviceReport {
+    let report = tokio::time::timeout(within, run)
+        .await
+        .expect("the devices finish by their clock")
+        .expect("device runner");
+    println!("{}", report.table());
+    report
+}
+
 /// The environment of a server on `w`'s clock, with fixed device listener addresses.
 fn server_env(
     w: &World,
@@ -160,17 +186,7 @@ async fn a_kill_9_under_1000_devices_of_every_protocol_loses_and_repeats_no_alar
     );
 
     let db = Db::sqlite();
-    let mut addrs = BTreeMap::new();
-    for var in [
-        "ONEKEY_DEVICE_ADDR",
-        "ONEKEY_GT06_ADDR",
-        "ONEKEY_WATCH_ADDR",
-        "ONEKEY_H02_ADDR",
-        "ONEKEY_SIA_ADDR",
-        "ONEKEY_MQTT_LISTEN",
-    ] {
-        addrs.insert(var, free_addr());
-    }
+    let addrs = fixed_listeners(true);
     let env = server_env(&w, SCALE, &addrs);
     let server = start(&db, &env).await;
     server.import_dataset(&w.dataset).await;
@@ -216,11 +232,7 @@ async fn a_kill_9_under_1000_devices_of_every_protocol_loses_and_repeats_no_alar
     tokio::time::sleep(Duration::from_millis(500)).await;
     let server = start(&db, &env).await;
 
-    let report = tokio::time::timeout(Duration::from_secs(150), run)
-        .await
-        .expect("the devices finish by their clock")
-        .expect("device runner");
-    println!("{}", report.table());
+    let report = finished(run, Duration::from_secs(150)).await;
     let alarms = alarms_of(&report);
     assert_eq!(alarms.len(), DEVICES);
     assert!(
@@ -304,14 +316,8 @@ async fn a_30_s_postgres_outage_withholds_every_protocols_ack_until_the_alarm_is
         .expect("halt");
     let down_at = clock.now();
     tokio::time::sleep(outage_for / 2).await;
-    let health = server
-        .http
-        .get(format!("{}/healthz", server.base()))
-        .send()
-        .await
-        .expect("healthz");
-    assert_eq!(health.status(), 503, "the outage shows on /healthz");
-    let body: serde_json::Value = health.json().await.expect("healthz json");
+    let (status, body) = server.get("/healthz").await;
+    assert_eq!(status, 503, "the outage shows on /healthz");
     assert_eq!(body["store"]["state"], "down", "{body}");
     tokio::time::sleep(outage_for / 2).await;
     // Anything ACKed before this instant was ACKed while the store was down.
@@ -321,11 +327,7 @@ async fn a_30_s_postgres_outage_withholds_every_protocols_ack_until_the_alarm_is
         .await
         .expect("resume");
 
-    let report = tokio::time::timeout(Duration::from_secs(120), run)
-        .await
-        .expect("the devices finish by their clock")
-        .expect("device runner");
-    println!("{}", report.table());
+    let report = finished(run, Duration::from_secs(120)).await;
     let alarms = alarms_of(&report);
     assert_eq!(alarms.len(), plans.len());
     assert!(
@@ -384,13 +386,8 @@ async fn a_30_s_postgres_outage_withholds_every_protocols_ack_until_the_alarm_is
     );
     assert_eq!((lost, duplicated), (0, 0));
     assert_eq!(stored, alarms.len() as u64);
-    let health = server
-        .http
-        .get(format!("{}/healthz", server.base()))
-        .send()
-        .await
-        .expect("healthz");
-    assert_eq!(health.status(), 200, "healthy again");
+    let (status, _) = server.get("/healthz").await;
+    assert_eq!(status, 200, "healthy again");
     server.stop().await;
 }
 
@@ -403,16 +400,7 @@ async fn a_broker_kill_9_under_load_loses_and_repeats_no_alarm() {
     let mut broker = PrivateBroker::start(true).await;
     let prefix = mqtt_support::unique("bkill");
     let db = Db::sqlite();
-    let mut addrs = BTreeMap::new();
-    for var in [
-        "ONEKEY_DEVICE_ADDR",
-        "ONEKEY_GT06_ADDR",
-        "ONEKEY_WATCH_ADDR",
-        "ONEKEY_H02_ADDR",
-        "ONEKEY_SIA_ADDR",
-    ] {
-        addrs.insert(var, free_addr());
-    }
+    let addrs = fixed_listeners(false);
     let mut env = server_env(&w, SCALE, &addrs);
     env.push(("ONEKEY_MQTT_URL".into(), format!("mqtt://{}", broker.addr)));
     env.push(("ONEKEY_MQTT_PREFIX".into(), prefix.clone()));
@@ -469,25 +457,15 @@ async fn a_broker_kill_9_under_load_loses_and_repeats_no_alarm() {
     broker.stop(true).await;
     let down_at = clock.now();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let health = server
-        .http
-        .get(format!("{}/healthz", server.base()))
-        .send()
-        .await
-        .expect("healthz");
-    assert_eq!(health.status(), 503, "the broker outage shows on /healthz");
-    let body: serde_json::Value = health.json().await.expect("healthz json");
+    let (status, body) = server.get("/healthz").await;
+    assert_eq!(status, 503, "the broker outage shows on /healthz");
     assert_eq!(body["broker"]["state"], "down", "{body}");
     assert_eq!(body["store"]["state"], "up", "{body}");
     tokio::time::sleep(Duration::from_secs(3)).await;
     broker.restart().await;
     let up_at = clock.now();
 
-    let report = tokio::time::timeout(Duration::from_secs(150), run)
-        .await
-        .expect("the devices finish by their clock")
-        .expect("device runner");
-    println!("{}", report.table());
+    let report = finished(run, Duration::from_secs(150)).await;
     let alarms = alarms_of(&report);
     assert_eq!(alarms.len(), DEVICES);
     assert!(
@@ -520,13 +498,8 @@ async fn a_broker_kill_9_under_load_loses_and_repeats_no_alarm() {
     );
     assert_eq!((lost, duplicated), (0, 0));
     assert_eq!(stored, DEVICES as u64);
-    let health = server
-        .http
-        .get(format!("{}/healthz", server.base()))
-        .send()
-        .await
-        .expect("healthz");
-    assert_eq!(health.status(), 200, "healthy again");
+    let (status, _) = server.get("/healthz").await;
+    assert_eq!(status, 200, "healthy again");
     broker.stop(false).await;
     server.stop().await;
 }

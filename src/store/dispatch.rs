@@ -532,24 +532,10 @@ impl Store {
         at: Millis,
     ) -> StoreResult<Option<crate::domain::IncidentEvent>> {
         let mut tx = super::begin_ordered(&self.pool, self.backend).await?;
-        let created = sqlx::query(
-            "INSERT INTO incidents (elder_id, device_id, category, kind, priority, status, \
-             open_key, received_at, stored_at) VALUES ($1, $2, $3, $4, $5, 'new', $6, $7, $7) \
-             ON CONFLICT (open_key) DO NOTHING RETURNING id",
-        )
-        .bind(elder_id)
-        .bind(device_id)
-        .bind(category.as_str())
-        .bind(kind)
-        .bind(category.priority())
-        .bind(format!("elder:{elder_id}:{}", category.as_str()))
-        .bind(at)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = created else {
+        let opened = open_incident(&mut tx, elder_id, device_id, category, kind, at, at).await?;
+        let Some(id) = opened else {
             return Ok(None);
         };
-        let id: i64 = row.try_get(0)?;
         let event =
             super::events::append_event(&mut tx, id, at, "opened", "system", detail).await?;
         tx.commit().await?;
@@ -789,4 +775,41 @@ async fn mark_progress(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Opens the elder's incident of `category` inside `tx`, unless one is open (its open key is
+/// taken): the new incident's id, or `None`.
+pub(crate) async fn open_incident(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    elder_id: i64,
+    device_id: Option<i64>,
+    category: crate::domain::Category,
+    kind: &str,
+    received_at: Millis,
+    at: Millis,
+) -> StoreResult<Option<i64>> {
+    let created = sqlx::query(
+        "INSERT INTO incidents (elder_id, device_id, category, kind, priority, status, \
+         open_key, received_at, stored_at) VALUES ($1, $2, $3, $4, $5, 'new', $6, $7, $8) \
+         ON CONFLICT (open_key) DO NOTHING RETURNING id",
+    )
+    .bind(elder_id)
+    .bind(device_id)
+    .bind(category.as_str())
+    .bind(kind)
+    .bind(category.priority())
+    .bind(open_key(elder_id, category))
+    .bind(received_at)
+    .bind(at)
+    .fetch_optional(&mut **tx)
+    .await?;
+    created
+        .map(|row| row.try_get(0))
+        .transpose()
+        .map_err(Into::into)
+}
+
+/// The key that makes an elder's open incident of a category unique.
+pub(crate) fn open_key(elder_id: i64, category: crate::domain::Category) -> String {
+    format!("elder:{elder_id}:{}", category.as_str())
 }

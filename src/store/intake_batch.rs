@@ -262,7 +262,7 @@ struct EventCtx<'a> {
 impl EventCtx<'_> {
     fn open_key(&self, category: Category) -> String {
         match self.event.elder_id {
-            Some(elder) => format!("elder:{elder}:{}", category.as_str()),
+            Some(elder) => super::dispatch::open_key(elder, category),
             None => format!("device:{}:{}", self.event.device_id, category.as_str()),
         }
     }

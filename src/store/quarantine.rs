@@ -81,22 +81,16 @@ impl Store {
             return Ok((true, Vec::new()));
         };
         let (category, kind) = category_and_kind(&event.body);
-        let open_key = format!("elder:{elder_id}:{}", category.as_str());
         let mut published = Vec::new();
-        let opened = sqlx::query(
-            "INSERT INTO incidents (elder_id, device_id, category, kind, priority, status, \
-             open_key, received_at, stored_at) VALUES ($1, $2, $3, $4, $5, 'new', $6, $7, $8) \
-             ON CONFLICT (open_key) DO NOTHING RETURNING id",
+        let opened = super::dispatch::open_incident(
+            &mut tx,
+            elder_id,
+            Some(event.device_id),
+            category,
+            kind,
+            event.received_at,
+            at,
         )
-        .bind(elder_id)
-        .bind(event.device_id)
-        .bind(category.as_str())
-        .bind(kind)
-        .bind(category.priority())
-        .bind(&open_key)
-        .bind(event.received_at)
-        .bind(at)
-        .fetch_optional(&mut *tx)
         .await?;
         let detail = serde_json::json!({
             "quarantined_event_id": kept_id,
@@ -107,8 +101,7 @@ impl Store {
             "attempts": attempts,
         });
         let incident_id: i64 = match opened {
-            Some(row) => {
-                let id: i64 = row.try_get(0)?;
+            Some(id) => {
                 published.push(
                     super::events::append_event(
                         &mut tx,
@@ -124,7 +117,7 @@ impl Store {
             }
             None => {
                 let row = sqlx::query("SELECT id FROM incidents WHERE open_key = $1")
-                    .bind(&open_key)
+                    .bind(super::dispatch::open_key(elder_id, category))
                     .fetch_one(&mut *tx)
                     .await?;
                 row.try_get(0)?
