@@ -316,7 +316,7 @@ async fn a_30_s_postgres_outage_withholds_every_protocols_ack_until_the_alarm_is
         .expect("halt");
     let down_at = clock.now();
     tokio::time::sleep(outage_for / 2).await;
-    let (status, body) = server.get("/healthz").await;
+    let (status, body) = server.health().await;
     assert_eq!(status, 503, "the outage shows on /healthz");
     assert_eq!(body["store"]["state"], "down", "{body}");
     tokio::time::sleep(outage_for / 2).await;
@@ -386,7 +386,7 @@ async fn a_30_s_postgres_outage_withholds_every_protocols_ack_until_the_alarm_is
     );
     assert_eq!((lost, duplicated), (0, 0));
     assert_eq!(stored, alarms.len() as u64);
-    let (status, _) = server.get("/healthz").await;
+    let (status, _) = server.health().await;
     assert_eq!(status, 200, "healthy again");
     server.stop().await;
 }
@@ -457,7 +457,7 @@ async fn a_broker_kill_9_under_load_loses_and_repeats_no_alarm() {
     broker.stop(true).await;
     let down_at = clock.now();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (status, body) = server.get("/healthz").await;
+    let (status, body) = server.health().await;
     assert_eq!(status, 503, "the broker outage shows on /healthz");
     assert_eq!(body["broker"]["state"], "down", "{body}");
     assert_eq!(body["store"]["state"], "up", "{body}");
@@ -498,7 +498,7 @@ async fn a_broker_kill_9_under_load_loses_and_repeats_no_alarm() {
     );
     assert_eq!((lost, duplicated), (0, 0));
     assert_eq!(stored, DEVICES as u64);
-    let (status, _) = server.get("/healthz").await;
+    let (status, _) = server.health().await;
     assert_eq!(status, 200, "healthy again");
     broker.stop(false).await;
     server.stop().await;

@@ -94,8 +94,8 @@ impl StoreError {
         matches!(self, StoreError::Db(sqlx::Error::Database(e)) if e.is_foreign_key_violation())
     }
 
-    /// True when the database refused the data itself (a constraint or trigger it breaks, a value
-    /// it cannot hold), so the same write will be refused again however often it is retried; false
+    /// True when the database refused the data itself (a constraint or trigger it breaks, or on
+    /// SQLite a value it cannot hold), so the same write will be refused again however often it is retried; false
     /// for an outage, a lock, a full disk or an I/O error, which a retry can get past.
     pub fn is_refusal(&self) -> bool {
         let StoreError::Db(sqlx::Error::Database(e)) = self else {
@@ -111,8 +111,10 @@ impl StoreError {
             // SQLite: the SQLITE_CONSTRAINT family (19 and its extended codes: check, not null,
             // trigger, …) and SQLITE_MISMATCH (20), SQLITE_TOOBIG (18).
             Ok(n) => matches!(n & 0xff, 18..=20),
-            // PostgreSQL: SQLSTATE class 23 (integrity constraint) or 22 (data exception).
-            Err(_) => code.starts_with("23") || code.starts_with("22"),
+            // PostgreSQL: SQLSTATE class 23 (integrity constraint) only. Class 22 is not a
+            // refusal: right after an outage a reconnected pool can answer 22P03 (incorrect
+            // binary data format) for a write that succeeds when retried.
+            Err(_) => code.starts_with("23"),
         }
     }
 }

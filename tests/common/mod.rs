@@ -188,6 +188,19 @@ impl TestServer {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// GET `/healthz` as a monitor or load balancer does, without a session (whose lookup would
+    /// need the store); returns status and JSON.
+    pub async fn health(&self) -> (u16, Value) {
+        let res = self
+            .http
+            .get(format!("{}/healthz", self.base()))
+            .send()
+            .await
+            .expect("GET /healthz");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
     /// POST JSON to an API path with the admin token.
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let res = self
