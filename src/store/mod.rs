@@ -5,7 +5,9 @@
 //! The few places where the dialects differ ask [`Backend`].
 //!
 //! Durability settings: SQLite runs in WAL mode with `synchronous=FULL`, so a commit is on disk when
-//! it returns; PostgreSQL's default `synchronous_commit=on` gives the same.
+//! it returns; PostgreSQL's default `synchronous_commit=on` gives the same. A SQLite URL may ask for
+//! less (`?synchronous=off`, for the power-loss test's counter-proof); the start refuses it unless
+//! `allow_unsafe_durability` is set.
 
 mod accounts;
 mod audit;
@@ -119,6 +121,37 @@ impl StoreError {
     }
 }
 
+/// Splits the `synchronous=` parameter off a SQLite URL (sqlx does not know it): `full` unless the
+/// URL says `off`, `normal` or `extra`. Anything below `full` can lose a committed alarm on power
+/// loss and is refused at start unless `allow_unsafe_durability` is set (see `durability`).
+fn sqlite_synchronous(url: &str) -> StoreResult<(String, &'static str)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), "FULL"));
+    };
+    let mut level = "FULL";
+    let mut rest = Vec::new();
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("synchronous", v)) => {
+                level = match v.to_ascii_lowercase().as_str() {
+                    "off" | "0" => "OFF",
+                    "normal" | "1" => "NORMAL",
+                    "full" | "2" => "FULL",
+                    "extra" | "3" => "EXTRA",
+                    _ => return Err(StoreError::Url(url.to_string())),
+                }
+            }
+            _ => rest.push(pair),
+        }
+    }
+    let url = if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((url, level))
+}
+
 /// Result alias for store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -141,13 +174,21 @@ impl Store {
         } else {
             return Err(StoreError::Url(url.to_string()));
         };
+        let (url, synchronous) = match backend {
+            Backend::Sqlite => sqlite_synchronous(url)?,
+            Backend::Postgres => (url.to_string(), ""),
+        };
         let url = match backend {
             Backend::Sqlite if !url.contains("mode=") => {
                 let sep = if url.contains('?') { '&' } else { '?' };
                 format!("{url}{sep}mode=rwc")
             }
-            _ => url.to_string(),
+            _ => url,
         };
+        let pragmas = format!(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; \
+             PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;"
+        );
         let options: AnyConnectOptions = url.parse()?;
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
@@ -156,13 +197,10 @@ impl Store {
             })
             .acquire_timeout(Duration::from_secs(5))
             .after_connect(move |conn, _| {
+                let pragmas = pragmas.clone();
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        conn.execute(
-                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
-                             PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
-                        )
-                        .await?;
+                        conn.execute(pragmas.as_str()).await?;
                     }
                     Ok(())
                 })
@@ -248,4 +286,26 @@ pub(crate) async fn begin_ordered(
         }
     }
     Ok(tx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_synchronous;
+
+    #[test]
+    fn a_sqlite_url_may_name_its_synchronous_level_and_sqlx_never_sees_it() {
+        assert_eq!(
+            sqlite_synchronous("sqlite://a.db").ok(),
+            Some(("sqlite://a.db".into(), "FULL"))
+        );
+        assert_eq!(
+            sqlite_synchronous("sqlite://a.db?synchronous=off&mode=rwc").ok(),
+            Some(("sqlite://a.db?mode=rwc".into(), "OFF"))
+        );
+        assert_eq!(
+            sqlite_synchronous("sqlite://a.db?synchronous=Normal").ok(),
+            Some(("sqlite://a.db".into(), "NORMAL"))
+        );
+        assert!(sqlite_synchronous("sqlite://a.db?synchronous=sometimes").is_err());
+    }
 }
