@@ -67,7 +67,11 @@ impl Drop for TestDatabase {
 
 /// A private PostgreSQL server on a free port, owned by the test.
 pub struct PrivatePostgres {
+    /// Socket directory and log; the data directory too unless one was given.
     dir: PathBuf,
+    data: PathBuf,
+    /// Extra `-c name=value` settings given at every start.
+    settings: String,
     /// Port it listens on.
     pub port: u16,
     bin: PathBuf,
@@ -106,6 +110,28 @@ fn nix_is_root() -> bool {
 impl PrivatePostgres {
     /// initdb + start on a free port.
     pub fn start() -> PrivatePostgres {
+        let pg = PrivatePostgres::init(None);
+        pg.resume();
+        pg
+    }
+
+    /// initdb into `data` (a directory that must not exist yet; its parent is given to the
+    /// `postgres` user), without starting: the caller may mount something over it first.
+    pub fn init_at(data: PathBuf) -> PrivatePostgres {
+        PrivatePostgres::init(Some(data))
+    }
+
+    /// Runs later starts from `data` instead (the same cluster seen through another mount).
+    pub fn run_from(&mut self, data: PathBuf) {
+        self.data = data;
+    }
+
+    /// The settings every later start passes, e.g. `-c fsync=off`.
+    pub fn set(&mut self, settings: &str) {
+        self.settings = settings.to_string();
+    }
+
+    fn init(data: Option<PathBuf>) -> PrivatePostgres {
         let dir = std::env::temp_dir().join(format!("onekey-pg-{:016x}", rand::random::<u64>()));
         std::fs::create_dir_all(&dir).expect("pg dir");
         if nix_is_root() {
@@ -119,7 +145,15 @@ impl PrivatePostgres {
             .map(|a| a.port())
             .expect("free port");
         let bin = pg_bin();
-        let data = dir.join("data");
+        let data = data.unwrap_or_else(|| dir.join("data"));
+        if nix_is_root() {
+            if let Some(parent) = data.parent() {
+                let _ = Command::new("chown")
+                    .args(["postgres:postgres"])
+                    .arg(parent)
+                    .status();
+            }
+        }
         let out = as_postgres(
             bin.join("initdb").to_str().unwrap_or("initdb"),
             &[
@@ -137,9 +171,13 @@ impl PrivatePostgres {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let pg = PrivatePostgres { dir, port, bin };
-        pg.resume();
-        pg
+        PrivatePostgres {
+            dir,
+            data,
+            settings: "-c fsync=on".into(),
+            port,
+            bin,
+        }
     }
 
     /// `postgres://…/postgres` on this instance.
@@ -149,11 +187,12 @@ impl PrivatePostgres {
 
     /// Starts (again) and waits until it accepts connections.
     pub fn resume(&self) {
-        let data = self.dir.join("data");
+        let data = &self.data;
         let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=on",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 {}",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            self.settings
         );
         let out = as_postgres(
             self.bin.join("pg_ctl").to_str().unwrap_or("pg_ctl"),
@@ -177,17 +216,19 @@ impl PrivatePostgres {
 
     /// Stops it immediately (an outage).
     pub fn halt(&self) {
-        let data = self.dir.join("data");
+        self.stop_mode("immediate");
+    }
+
+    /// Stops it cleanly: a shutdown checkpoint, everything on disk.
+    pub fn shut_down(&self) {
+        self.stop_mode("fast");
+    }
+
+    fn stop_mode(&self, mode: &str) {
+        let data = &self.data;
         let out = as_postgres(
             self.bin.join("pg_ctl").to_str().unwrap_or("pg_ctl"),
-            &[
-                "-D",
-                data.to_str().unwrap_or(""),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ],
+            &["-D", data.to_str().unwrap_or(""), "-m", mode, "-w", "stop"],
         );
         assert!(
             out.status.success(),
@@ -200,7 +241,7 @@ impl PrivatePostgres {
 
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
-        let data = self.dir.join("data");
+        let data = &self.data;
         let _ = as_postgres(
             self.bin.join("pg_ctl").to_str().unwrap_or("pg_ctl"),
             &["-D", data.to_str().unwrap_or(""), "-m", "immediate", "stop"],
