@@ -40,6 +40,7 @@ fn sos(device_id: i64, seq: i64) -> DeviceEvent {
         device_time: None,
         received_at: now_millis(),
         raw_code: "native:sos".into(),
+        raw: None,
         body: EventBody::Alarm {
             kind: AlarmKind::Sos,
             location: None,

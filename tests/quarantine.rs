@@ -128,6 +128,11 @@ async fn refused_fall_reaches_an_operator(server: &TestServer) {
         .find(|e| e["kind"] == "opened")
         .expect("opened");
     assert_eq!(opened["detail"]["raw_code"], "native:fall", "{opened}");
+    assert_eq!(
+        opened["detail"]["raw_frame"],
+        hex::encode(&frame),
+        "the frame's bytes are kept as they came in: {opened}"
+    );
     assert!(
         opened["detail"]["error"]
             .as_str()

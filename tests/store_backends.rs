@@ -47,6 +47,7 @@ fn alarm(device: i64, elder: i64, seq: i64, kind: AlarmKind) -> DeviceEvent {
         device_time: None,
         received_at: now_millis(),
         raw_code: format!("native:{kind}"),
+        raw: None,
         body: EventBody::Alarm {
             kind,
             location: None,

@@ -1,3 +1,4 @@
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::{AlarmKind, Millis, ServiceKind};
@@ -34,6 +35,9 @@ pub struct DeviceEvent {
     pub received_at: Millis,
     /// The protocol's own code for what happened (`native:sos`, `gt06:0x01`, `cid:E101`…).
     pub raw_code: String,
+    /// The frame's bytes as they came in, when a frame carried the event; kept only if the
+    /// store refuses the event for good (quarantine).
+    pub raw: Option<Bytes>,
     /// What happened.
     pub body: EventBody,
 }

@@ -118,6 +118,7 @@ pub fn power_event(
         device_time: None,
         received_at: now,
         raw_code: format!("state:{state}"),
+        raw: None,
         body: EventBody::Alarm {
             kind,
             location: status.location,

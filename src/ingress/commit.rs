@@ -54,7 +54,7 @@ pub async fn answer_frame<A: Adapter>(
     session: &mut A::Session,
     now: Millis,
 ) -> Result<Option<Bytes>, Reject> {
-    let mut handled = adapter.handle(frame, device, session, now)?;
+    let mut handled = adapter.handle(&frame, device, session, now)?;
     ctx.traffic.frame(protocol, device.grid_id);
     let seq = handled.seq.and_then(|s| u32::try_from(s).ok());
     if let (Some(seq), true) = (seq, handled.events.is_empty()) {
@@ -70,7 +70,13 @@ pub async fn answer_frame<A: Adapter>(
         now,
         handled.seq,
     );
-    let events = std::mem::take(&mut handled.events);
+    let mut events = std::mem::take(&mut handled.events);
+    if !events.is_empty() {
+        let raw = Bytes::copy_from_slice(frame.as_ref());
+        for event in &mut events {
+            event.raw = Some(raw.clone());
+        }
+    }
     let Some(stored) = commit_events(ctx, protocol, events).await else {
         return Ok(None);
     };

@@ -156,6 +156,7 @@ pub fn handled(
             device_time: None,
             received_at: now,
             raw_code,
+            raw: None,
             body,
         });
     }
@@ -261,7 +262,7 @@ impl<P: DeployedProtocol> Adapter for Deployed<P> {
 
     fn handle(
         &self,
-        frame: P::Frame,
+        frame: &P::Frame,
         device: &DeviceAuth,
         s: &mut Self::Session,
         now: Millis,

@@ -51,8 +51,8 @@ pub struct Handled<P> {
 pub trait Adapter: Send + Sync + 'static {
     /// Protocol name: `native`, `gt06`, `watch`, `h02`, `sia`. Devices are registered under it.
     const PROTOCOL: &'static str;
-    /// Frames the codec cuts out.
-    type Frame: Send + Sync;
+    /// Frames the codec cuts out, as the bytes that came in.
+    type Frame: AsRef<[u8]> + Send + Sync;
     /// The byte-stream codec.
     type Codec: Decoder<Item = Self::Frame, Error: std::fmt::Display + Send + Sync>
         + Encoder<Bytes, Error = std::io::Error>
@@ -81,7 +81,7 @@ pub trait Adapter: Send + Sync + 'static {
     /// Authenticates and decodes a frame of a registered device.
     fn handle(
         &self,
-        frame: Self::Frame,
+        frame: &Self::Frame,
         device: &DeviceAuth,
         session: &mut Self::Session,
         now: Millis,

@@ -142,12 +142,12 @@ impl Adapter for Native {
 
     fn handle(
         &self,
-        frame: Bytes,
+        frame: &Bytes,
         device: &DeviceAuth,
         _: &mut (),
         now: Millis,
     ) -> Result<Handled<PendingAck>, Reject> {
-        let (unverified, _) = onekey_protocol::decode(&frame)
+        let (unverified, _) = onekey_protocol::decode(frame)
             .map_err(|e| Reject::new(Reason::Malformed, e.to_string()))?;
         let verified = unverified
             .verify(&key_of(device)?)
@@ -162,6 +162,7 @@ impl Adapter for Native {
             device_time,
             received_at: now,
             raw_code: format!("native:{code}"),
+            raw: None,
             body,
         };
         let mut handled = Handled {

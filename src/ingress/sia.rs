@@ -99,7 +99,7 @@ impl Adapter for Sia {
 
     fn handle(
         &self,
-        frame: Vec<u8>,
+        frame: &Vec<u8>,
         device: &DeviceAuth,
         _: &mut (),
         now: Millis,
@@ -115,7 +115,7 @@ impl Adapter for Sia {
                 }
             })
         });
-        match sia::parse(&frame, &mut session, now / 1000) {
+        match sia::parse(frame, &mut session, now / 1000) {
             Ok(decoded) => {
                 for warning in session.warnings() {
                     tracing::warn!(%warning, "DC-09 message accepted despite a defect");

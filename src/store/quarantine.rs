@@ -21,6 +21,7 @@ fn event_json(e: &DeviceEvent) -> serde_json::Value {
         "device_time": e.device_time,
         "received_at": e.received_at,
         "raw_code": e.raw_code,
+        "raw_frame": e.raw.as_ref().map(hex::encode),
         "body": format!("{:?}", e.body),
     })
 }
@@ -97,6 +98,7 @@ impl Store {
             "device_id": event.device_id,
             "kind": kind,
             "raw_code": event.raw_code,
+            "raw_frame": event.raw.as_ref().map(hex::encode),
             "error": error,
             "attempts": attempts,
         });

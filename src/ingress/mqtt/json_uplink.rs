@@ -204,6 +204,7 @@ impl JsonUplink {
             device_time: (self.ts > 0).then(|| i64::from(self.ts) * 1000),
             received_at: now,
             raw_code: format!("mqtt:{}", self.kind),
+            raw: None,
             body,
         })
     }

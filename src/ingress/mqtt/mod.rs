@@ -430,7 +430,14 @@ impl Ctx {
             )
         };
         let now = now_millis();
-        let events: Vec<DeviceEvent> = up.event(&device, now).into_iter().collect();
+        let events: Vec<DeviceEvent> = up
+            .event(&device, now)
+            .map(|mut e| {
+                e.raw = Some(Bytes::copy_from_slice(payload));
+                e
+            })
+            .into_iter()
+            .collect();
         // A heartbeat claims its number here; an event claims it in its own transaction.
         let class = if events.is_empty() {
             let class = self.gateway.registry.claim(&device, up.seq).await?;
