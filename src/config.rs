@@ -141,6 +141,13 @@ pub struct GatewayConfig {
     pub max_frame_bytes: usize,
     /// A new connection must send an authenticated frame within this many seconds.
     pub first_frame_secs: u64,
+    /// Most connections per listener still waiting for their first authenticated frame; a new one
+    /// beyond it closes the oldest.
+    pub max_handshakes: usize,
+    /// Frames per second one connection may send on average; faster closes it (`flood`).
+    pub max_frames_per_sec: u32,
+    /// Frames one connection may send at once above that rate (a device's backlog).
+    pub frame_burst: u32,
     /// A connection silent for this many heartbeat periods is closed.
     pub idle_heartbeats: u32,
     /// Heartbeat period assumed before the device is known.
@@ -153,6 +160,9 @@ impl Default for GatewayConfig {
             max_connections: 20_000,
             max_frame_bytes: 2048,
             first_frame_secs: 30,
+            max_handshakes: 1_000,
+            max_frames_per_sec: 100,
+            frame_burst: 500,
             idle_heartbeats: 3,
             default_heartbeat_secs: 300,
         }

@@ -1,8 +1,10 @@
 //! The one connection loop every protocol shares.
 //!
 //! Per connection: one task, one `Framed` with a maximum frame size, `TCP_NODELAY`. The first frame
-//! must arrive within `first_frame_secs`; afterwards the connection may stay silent for
-//! `idle_heartbeats` heartbeat periods of its device. A frame is identified against the registry,
+//! must arrive within `first_frame_secs`, and until it does the connection holds one of the
+//! listener's handshake places (`limits.rs`: the oldest is closed when they run out); afterwards
+//! the connection may stay silent for `idle_heartbeats` heartbeat periods of its device, and may
+//! send `max_frames_per_sec` frames on average (bursts of `frame_burst`) before it is cut off. A frame is identified against the registry,
 //! decoded by the adapter, its events are committed through intake, and only then is the reply
 //! written. A frame that is malformed, unauthenticated, replayed or from an unknown device is logged
 //! and counted, and closes this connection only. On shutdown the loop stops reading, but a frame
@@ -26,6 +28,7 @@ use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span};
 
+use super::limits::{FrameMeter, Handshakes};
 use super::{Adapter, DeviceAuth, DeviceRegistry, Reason, Reject};
 use crate::config::GatewayConfig;
 use crate::domain::now_millis;
@@ -83,6 +86,7 @@ pub async fn serve_connection<A: Adapter>(
     stream: Box<dyn DeviceIo>,
     peer: SocketAddr,
     ctx: Arc<GatewayContext>,
+    handshakes: Arc<Handshakes>,
 ) {
     let id = ctx.next_connection.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("device_conn", protocol = A::PROTOCOL, %peer, conn = id, device = tracing::field::Empty);
@@ -98,8 +102,16 @@ pub async fn serve_connection<A: Adapter>(
             device: None,
             watch: None,
             cancel: ctx.shutdown.child_token(),
+            evicted: Some(handshakes.enter(id)),
+            handshakes,
+            meter: FrameMeter::new(
+                ctx.config.max_frames_per_sec,
+                ctx.config.frame_burst,
+                Instant::now(),
+            ),
         };
         let end = conn.run().await;
+        conn.handshakes.leave(id);
         tracing::info!(reason = end, "connection closed");
         if let Some(device) = &conn.device {
             ctx.devices.unregister(device.device_id, id);
@@ -122,6 +134,11 @@ struct Connection<A: Adapter> {
     /// lookup, so a store outage does not spin the loop.
     watch: Option<CancellationToken>,
     cancel: CancellationToken,
+    /// The listener's handshakes, which this connection holds a place in until it authenticates.
+    handshakes: Arc<Handshakes>,
+    /// Raised when the handshake cap needs this connection's place; `None` once authenticated.
+    evicted: Option<CancellationToken>,
+    meter: FrameMeter,
 }
 
 async fn raised(token: Option<CancellationToken>) {
@@ -142,6 +159,14 @@ impl<A: Adapter> Connection<A> {
                 biased;
                 _ = self.cancel.cancelled() => {
                     return if self.ctx.shutdown.is_cancelled() { "shutdown" } else { "replaced by a newer connection" };
+                }
+                _ = raised(self.evicted.clone()) => {
+                    return self
+                        .refuse(Reject::new(
+                            Reason::HandshakeEvicted,
+                            "not authenticated while newer connections waited",
+                        ))
+                        .await;
                 }
                 _ = raised(self.watch.clone()) => {
                     if let Err(reject) = self.revalidate().await {
@@ -182,6 +207,17 @@ impl<A: Adapter> Connection<A> {
             };
             metrics::counter!("onekey_frames_total", "protocol" => A::PROTOCOL).increment(1);
             let received = Instant::now();
+            if !self.meter.take(received) {
+                return self
+                    .refuse(Reject::new(
+                        Reason::Flood,
+                        format!(
+                            "more than {} frames/s (bursts of {})",
+                            self.ctx.config.max_frames_per_sec, self.ctx.config.frame_burst
+                        ),
+                    ))
+                    .await;
+            }
             let device = match self.identify(&frame).await {
                 Ok(device) => device,
                 Err(reject) => return self.refuse(reject).await,
@@ -191,6 +227,9 @@ impl<A: Adapter> Connection<A> {
                 return self.refuse(reject).await;
             }
             // Authenticated: only now does this connection speak for the device.
+            if self.evicted.take().is_some() {
+                self.handshakes.leave(self.id);
+            }
             if let Some(tx) = commands_tx.take() {
                 self.ctx
                     .devices

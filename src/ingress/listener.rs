@@ -1,5 +1,5 @@
-//! The accept loop: a cap on open connections, back-off on accept errors, one task per connection,
-//! and a stop on shutdown. Connections are tracked so shutdown can wait for them to finish.
+//! The accept loop: a cap on open connections and on handshakes (`limits.rs`), back-off on accept
+//! errors, one task per connection, and a stop on shutdown. Connections are tracked so shutdown can wait for them to finish.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use tokio_util::task::TaskTracker;
 
 use super::Adapter;
 use super::connection::{GatewayContext, serve_connection};
+use super::limits::Handshakes;
 
 /// Accepts connections for `adapter` until shutdown.
 pub async fn serve_listener<A: Adapter>(
@@ -20,6 +21,7 @@ pub async fn serve_listener<A: Adapter>(
 ) {
     let adapter = Arc::new(adapter);
     let slots = Arc::new(Semaphore::new(ctx.config.max_connections));
+    let handshakes = Arc::new(Handshakes::new(A::PROTOCOL, ctx.config.max_handshakes));
     let mut backoff = Duration::from_millis(10);
     loop {
         let accepted = tokio::select! {
@@ -49,9 +51,9 @@ pub async fn serve_listener<A: Adapter>(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "set_nodelay failed");
         }
-        let (adapter, ctx) = (adapter.clone(), ctx.clone());
+        let (adapter, ctx, handshakes) = (adapter.clone(), ctx.clone(), handshakes.clone());
         tracker.spawn(async move {
-            serve_connection(adapter, Box::new(stream), peer, ctx).await;
+            serve_connection(adapter, Box::new(stream), peer, ctx, handshakes).await;
             drop(slot);
         });
     }

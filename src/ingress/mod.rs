@@ -12,6 +12,7 @@ pub mod connection;
 pub mod deployed;
 pub mod gt06;
 pub mod h02;
+pub mod limits;
 pub mod listener;
 pub mod mqtt;
 pub mod native;

@@ -32,6 +32,10 @@ pub enum Reason {
     FirstFrameTimeout,
     /// Silent past the device's heartbeat period.
     IdleTimeout,
+    /// Still not authenticated when the listener's handshake cap needed its place.
+    HandshakeEvicted,
+    /// Frames faster than a connection may send them.
+    Flood,
     /// Writing the reply failed.
     WriteFailed,
     /// An MQTT topic that is not an uplink topic.
@@ -65,6 +69,8 @@ impl Reason {
             Reason::IdentityChanged => "identity_changed",
             Reason::FirstFrameTimeout => "first_frame_timeout",
             Reason::IdleTimeout => "idle_timeout",
+            Reason::HandshakeEvicted => "handshake_evicted",
+            Reason::Flood => "flood",
             Reason::WriteFailed => "write_failed",
             Reason::BadTopic => "bad_topic",
             Reason::TopicMismatch => "topic_mismatch",
@@ -79,7 +85,10 @@ impl Reason {
     pub const fn is_routine(self) -> bool {
         matches!(
             self,
-            Reason::FirstFrameTimeout | Reason::IdleTimeout | Reason::Revoked
+            Reason::FirstFrameTimeout
+                | Reason::IdleTimeout
+                | Reason::Revoked
+                | Reason::HandshakeEvicted
         )
     }
 
