@@ -820,3 +820,74 @@ async fn a_device_that_goes_silent_gets_a_technical_incident_for_the_grid_worker
     assert_eq!(never_flagged[0]["kind"], "silent_device");
     server.stop().await;
 }
+
+/// The standard's rule for a broken alarm: fixed within the technical time to done, or a person
+/// goes to the elder. On a clock 60 times the wall clock with a 5-minute time to done: the silent
+/// device's technical incident is left open, and once it is overdue a welfare visit
+/// (`device_out_of_service`) is opened for the elder and offered to the grid worker, once.
+#[tokio::test]
+async fn a_silent_device_not_fixed_in_time_sends_a_person_to_the_elder() {
+    let db = Db::sqlite();
+    let env = [
+        ("ONEKEY_CLOCK__SCALE", "60"),
+        ("ONEKEY_DISPATCH__SILENCE_CHECK_MS", "100"),
+        ("ONEKEY_DISPATCH__TIMER_POLL_MS", "50"),
+        ("ONEKEY_INTAKE__STATUS_FLUSH_MS", "100"),
+        ("ONEKEY_DISPATCH__POLICY__TECHNICAL__SLA__DONE_S", "300"),
+    ];
+    let server = TestServer::start(&db, &env).await;
+    let (gw, _) = person(&server, "gw", "grid_worker", (27.2, 115.0), false).await;
+    let grid = grid(&server, gw).await;
+    let (elder, _device) = elder_with_device(&server, grid, 860_000_000_000_051, 24).await;
+    let of_kind = |list: &[Value], kind: &str| -> Vec<Value> {
+        list.iter()
+            .filter(|i| i["elder_id"] == elder && i["kind"] == kind)
+            .cloned()
+            .collect()
+    };
+    let started = tokio::time::Instant::now();
+    let (silent_at, visit) = loop {
+        let list = server.incidents().await;
+        let silent = of_kind(&list, "silent_device");
+        let visits = of_kind(&list, "device_out_of_service");
+        if let (Some(s), Some(v)) = (silent.first(), visits.first()) {
+            break (s.clone(), v.clone());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "no visit for the elder whose device stayed broken: {list:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(visit["category"], "welfare", "{visit}");
+    let opened_gap =
+        visit["received_at"].as_i64().unwrap_or(0) - silent_at["received_at"].as_i64().unwrap_or(0);
+    assert!(
+        opened_gap >= 300_000,
+        "the visit waits for the technical time to done (5 virtual minutes), not {opened_gap} ms"
+    );
+    let silent_opened =
+        wait_events(&server, silent_at["id"].as_i64().expect("id"), "opened", 1).await;
+    eprintln!(
+        "silence flagged after {} virtual ms without a frame (3 heartbeats of 60 s + 30 s margin); \
+         the visit opened {opened_gap} virtual ms later (time to done 300 s)",
+        silent_opened[0]["detail"]["silent_ms"]
+    );
+    let id = visit["id"].as_i64().expect("id");
+    let opened = wait_events(&server, id, "opened", 1).await;
+    assert_eq!(
+        opened[0]["detail"]["technical_incident_id"], silent_at["id"],
+        "{opened:?}"
+    );
+    let offers = wait_events(&server, id, "offer_sent", 1).await;
+    assert_eq!(offers[0]["detail"]["responder_id"], gw);
+    assert_eq!(
+        server.metric("onekey_out_of_service_visits_total").await,
+        1.0
+    );
+    // One visit per silence, not one every pass.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let list = server.incidents().await;
+    assert_eq!(of_kind(&list, "device_out_of_service").len(), 1, "{list:?}");
+    server.stop().await;
+}

@@ -83,7 +83,7 @@ pub struct Outlets {
 /// Runs dispatch for one server instance.
 pub struct Runner {
     pub(super) store: Store,
-    engine: Engine,
+    pub(super) engine: Engine,
     matcher: Mutex<Matcher>,
     reference_lat: f64,
     pub(super) out: Outlets,

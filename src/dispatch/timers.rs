@@ -223,6 +223,39 @@ impl Runner {
                 opened += 1;
             }
         }
+        self.visit_devices_out_of_service(now).await?;
+        Ok(opened)
+    }
+
+    /// A silent device not fixed within the technical category's time to done (2 h): its elder
+    /// has no working alarm, so a welfare visit (`device_out_of_service`) sends a person to them;
+    /// the elder's welfare clock keeps asking for visits while the device stays dead.
+    async fn visit_devices_out_of_service(&self, now: Millis) -> StoreResult<usize> {
+        let Some(fix_s) = self.engine.policy.technical.sla.done_s else {
+            return Ok(0);
+        };
+        let fix_ms = Millis::try_from(fix_s.saturating_mul(1000)).unwrap_or(Millis::MAX);
+        let due = self.store.devices_out_of_service(now, fix_ms, 256).await?;
+        let mut opened = 0;
+        for (incident_id, device_id, elder_id, since) in due {
+            let detail = json!({ "kind": "device_out_of_service", "device_id": device_id,
+                                 "technical_incident_id": incident_id, "silent_since": since });
+            if let Some(event) = self
+                .store
+                .open_welfare_incident(elder_id, "device_out_of_service", detail, now)
+                .await?
+            {
+                tracing::warn!(
+                    device_id,
+                    elder_id,
+                    incident_id,
+                    "device not fixed in time: a visit to the elder opened"
+                );
+                metrics::counter!("onekey_out_of_service_visits_total").increment(1);
+                self.out.console.publish([event]);
+                opened += 1;
+            }
+        }
         Ok(opened)
     }
 

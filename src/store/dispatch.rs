@@ -577,6 +577,36 @@ impl Store {
             .collect()
     }
 
+    /// Devices whose `silent_device` incident has been open longer than `fix_ms` while the device
+    /// stayed silent, and whose elder got no out-of-service visit for this silence yet:
+    /// `(incident id, device id, elder id, opened at)`. The elder has no working alarm, so a person
+    /// must go and look until the device is fixed or replaced.
+    pub async fn devices_out_of_service(
+        &self,
+        now: Millis,
+        fix_ms: Millis,
+        limit: i64,
+    ) -> StoreResult<Vec<(i64, i64, i64, Millis)>> {
+        let rows = sqlx::query(
+            "SELECT s.id, s.device_id, s.elder_id, s.received_at FROM incidents s \
+             JOIN devices d ON d.id = s.device_id \
+             WHERE s.kind = 'silent_device' AND s.status <> 'closed' \
+             AND s.received_at + $2 < $1 \
+             AND (d.last_seen IS NULL OR d.last_seen <= s.received_at) \
+             AND NOT EXISTS (SELECT 1 FROM incidents w WHERE w.elder_id = s.elder_id \
+                 AND w.kind = 'device_out_of_service' AND w.received_at >= s.received_at) \
+             ORDER BY s.received_at LIMIT $3",
+        )
+        .bind(now)
+        .bind(fix_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+            .collect()
+    }
+
     /// Open incidents that dispatch lost track of: no dispatch state, or a state that implies a
     /// timer, and no pending timer (nor inbox entry) at all, stored before `before`. The
     /// reconciler steps each again; the figure should stay 0.
