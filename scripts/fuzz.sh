@@ -22,10 +22,11 @@ rustup toolchain list | grep -q nightly || rustup toolchain install nightly --pr
 declare -A TARGETS=(
   [firmware-protocol]="decode"
   [device-protocols]="gt06 h02 watch sia"
+  [.]="json_uplink"
 )
 wanted=("$@")
 mkdir -p target/fuzz-logs
-for dir in firmware-protocol device-protocols; do
+for dir in firmware-protocol device-protocols .; do
   for t in ${TARGETS[$dir]}; do
     if [ ${#wanted[@]} -gt 0 ] && [[ ! " ${wanted[*]} " =~ " $t " ]]; then continue; fi
     log="$root/target/fuzz-logs/$t.log"
