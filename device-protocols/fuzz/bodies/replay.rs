@@ -41,4 +41,3 @@ pub fn replay(fuzz_dir: &Path, target: &str, run: fn(&[u8])) {
         run(&m);
     }
 }
-
