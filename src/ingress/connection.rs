@@ -4,11 +4,12 @@
 //! must arrive within `first_frame_secs`, and until it does the connection holds one of the
 //! listener's handshake places (`limits.rs`: the oldest is closed when they run out); afterwards
 //! the connection may stay silent for `idle_heartbeats` heartbeat periods of its device, and may
-//! send `max_frames_per_sec` frames on average (bursts of `frame_burst`) before it is cut off. A frame is identified against the registry,
-//! decoded by the adapter, its events are committed through intake, and only then is the reply
-//! written. A frame that is malformed, unauthenticated, replayed or from an unknown device is logged
-//! and counted, and closes this connection only. On shutdown the loop stops reading, but a frame
-//! already being handled is committed and answered first.
+//! send `max_frames_per_sec` frames on average (bursts of `frame_burst`) before it is cut off. A
+//! frame is identified against the registry, decoded by the adapter, its events are committed
+//! through intake, and only then is the reply written. A frame that is malformed, unauthenticated,
+//! replayed or from an unknown device is logged and counted, and closes this connection only. On
+//! shutdown the loop stops reading, but a frame already being handled is committed and answered
+//! first.
 //!
 //! A connection becomes the device's connection (for commands, replacing an older one) only after
 //! its first frame is authenticated, so a forged frame cannot push the real device off the line.
