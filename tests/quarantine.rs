@@ -118,7 +118,13 @@ async fn refused_fall_reaches_an_operator(server: &TestServer) {
     let inc = &row["incident"];
     assert_eq!(inc["kind"], "fall", "{inc}");
     assert_eq!(inc["category"], "emergency", "{inc}");
-    assert_eq!(inc["attention"], "unstorable_event", "{inc}");
+    // An operator is called to it. Dispatch runs on the incident as for any alarm and may
+    // already have raised its own reason (`no_responder`: this test has no volunteers); the
+    // quarantine's reason is in the log either way (below).
+    assert!(
+        inc["attention"] == "unstorable_event" || inc["attention"] == "no_responder",
+        "{inc}"
+    );
     let id = inc["id"].as_i64().expect("id");
     let (status, detail) = server.get(&format!("/api/v1/incidents/{id}")).await;
     assert_eq!(status, 200, "{detail}");
