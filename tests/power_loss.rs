@@ -249,8 +249,10 @@ fn kill_postgres(postmaster: u32) {
         }
     }
     for pid in pids {
+        // A backend may already have gone with its postmaster.
         let _ = std::process::Command::new("kill")
             .args(["-KILL", &pid.to_string()])
+            .stderr(std::process::Stdio::null())
             .status();
     }
     std::thread::sleep(Duration::from_millis(300));
