@@ -25,27 +25,30 @@ const SPREAD: Duration = Duration::from_millis(2000);
 const ACK_WAIT: Duration = Duration::from_secs(5);
 const UNSAFE: (&str, &str) = ("ONEKEY_ALLOW_UNSAFE_DURABILITY", "true");
 
-/// A backing directory and the lazy mount over it.
+/// A backing directory and the lazy mount over it (unmounted before the directory is removed:
+/// fields drop in order).
 struct Disk {
-    root: PathBuf,
     fs: Option<Mounted>,
+    root: tempfile::TempDir,
 }
 
 impl Disk {
     fn new(tag: &str) -> Disk {
-        let root =
-            std::env::temp_dir().join(format!("onekey-power-{tag}-{:016x}", rand::random::<u64>()));
-        std::fs::create_dir_all(root.join("backing")).expect("backing dir");
-        std::fs::create_dir_all(root.join("mnt")).expect("mountpoint");
-        Disk { root, fs: None }
+        let root = tempfile::Builder::new()
+            .prefix(&format!("onekey-power-{tag}-"))
+            .tempdir()
+            .expect("temp dir");
+        std::fs::create_dir_all(root.path().join("backing")).expect("backing dir");
+        std::fs::create_dir_all(root.path().join("mnt")).expect("mountpoint");
+        Disk { fs: None, root }
     }
 
     fn backing(&self) -> PathBuf {
-        self.root.join("backing")
+        self.root.path().join("backing")
     }
 
     fn mnt(&self) -> PathBuf {
-        self.root.join("mnt")
+        self.root.path().join("mnt")
     }
 
     /// Mounts (again); what it shows is what was synced before any earlier cut.
@@ -62,13 +65,6 @@ impl Disk {
 
     fn unmount(&mut self) {
         self.fs = None;
-    }
-}
-
-impl Drop for Disk {
-    fn drop(&mut self) {
-        self.fs = None;
-        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 

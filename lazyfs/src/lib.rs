@@ -313,6 +313,14 @@ impl LazyFs {
     fn with<T>(&self, f: impl FnOnce(&mut State) -> Result<T, Errno>) -> Result<T, Errno> {
         f(&mut lock(&self.state))
     }
+
+    /// Answers a call that changes nothing: ok while the inode exists and the power is on.
+    fn nothing_to_do(&self, ino: INodeNo, reply: ReplyEmpty) {
+        match self.with(|s| s.node(ino).map(|_| ())) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
 }
 
 impl Mounted {
@@ -528,9 +536,7 @@ impl fuser::Filesystem for LazyFs {
         reply: ReplyEmpty,
     ) {
         // close() is not a sync: the pages stay unsynced.
-        let r = self.with(|s| s.node(ino).map(|_| ()));
-        reply_err!(reply, r);
-        reply.ok();
+        self.nothing_to_do(ino, reply);
     }
 
     fn fsync(
@@ -559,9 +565,7 @@ impl fuser::Filesystem for LazyFs {
         reply: ReplyEmpty,
     ) {
         // Metadata is already in the backing directory.
-        let r = self.with(|s| s.node(ino).map(|_| ()));
-        reply_err!(reply, r);
-        reply.ok();
+        self.nothing_to_do(ino, reply);
     }
 
     fn readdir(
