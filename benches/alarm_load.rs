@@ -151,6 +151,9 @@ async fn run_backend(
 ) -> anyhow::Result<Vec<PhaseResult>> {
     let mut config = base.clone();
     config.database_url = url.to_string();
+    config.secrets_key = Some(onekey::config::Redacted(
+        onekey::store::Sealer::generate_key(),
+    ));
     config.http_addr = "127.0.0.1:0".into();
     config.device_addr = "127.0.0.1:0".into();
     for addr in [

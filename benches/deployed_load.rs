@@ -159,6 +159,9 @@ async fn run_backend(
 ) -> anyhow::Result<Vec<Outcome>> {
     let mut config = base.clone();
     config.database_url = url.to_string();
+    config.secrets_key = Some(onekey::config::Redacted(
+        onekey::store::Sealer::generate_key(),
+    ));
     config.http_addr = "127.0.0.1:0".into();
     config.device_addr = "off".into();
     config.gt06_addr = "127.0.0.1:0".into();

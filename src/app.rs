@@ -24,7 +24,7 @@ use crate::ingress::{
 use crate::intake::Intake;
 use crate::mqtt::{BrokerHealth, embedded};
 use crate::notify::{ConnectedDevices, ConsoleHub, Outbox, RelayContext, ResponderHub};
-use crate::store::Store;
+use crate::store::{Sealer, Store};
 use crate::web::{self, AppState};
 
 /// Opens the store named in the config and applies migrations.
@@ -53,7 +53,59 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
             durability.unsafe_settings.join(", ")
         );
     }
+    let store = store
+        .with_sealer(secrets_key(config)?)
+        .await
+        .context("cannot seal the database's secrets")?;
     Ok(store)
+}
+
+/// The secrets key: `secrets_key`, or the file `secrets_key_file` names (default on SQLite: beside
+/// the database), created with a new random key when it does not exist.
+fn secrets_key(config: &Config) -> anyhow::Result<Sealer> {
+    if let Some(key) = &config.secrets_key {
+        return Sealer::from_hex(&key.0).context("secrets_key (ONEKEY_SECRETS_KEY)");
+    }
+    let path = match &config.secrets_key_file {
+        Some(path) => PathBuf::from(path),
+        None => match sqlite_path(&config.database_url) {
+            Some(db) => PathBuf::from(format!("{db}.key")),
+            None => anyhow::bail!(
+                "set secrets_key_file (ONEKEY_SECRETS_KEY_FILE) or secrets_key: the key that \
+                 seals device keys and key-safe codes in PostgreSQL, the same on every instance"
+            ),
+        },
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Sealer::from_hex(&text).with_context(|| format!("secrets key file {path:?}")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let key = Sealer::generate_key();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("cannot create the secrets key file {path:?}"))?;
+            file.write_all(format!("{key}\n").as_bytes())
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("cannot write the secrets key file {path:?}"))?;
+            tracing::warn!(file = %path.display(),
+                "created a new secrets key; keep it apart from the database's backups, and back it up: \
+                 without it no device can log in");
+            Sealer::from_hex(&key).context("generated key")
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read the secrets key file {path:?}")),
+    }
+}
+
+/// The file of a `sqlite://` URL (without its query), or `None` for another database.
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
 fn redact(url: &str) -> String {

@@ -71,6 +71,42 @@ pub struct Config {
     pub clock: ClockSettings,
     /// Traffic supervision (`[supervision]`).
     pub supervision: crate::supervision::SupervisionSettings,
+    /// The key that seals device keys, key-safe codes and webhook secrets at rest: 64 hex digits
+    /// (`ONEKEY_SECRETS_KEY`). Prefer `secrets_key_file`.
+    pub secrets_key: Option<Redacted>,
+    /// A file holding the secrets key (created, mode 0600, when missing). Default on SQLite:
+    /// the database file's path with `.key` appended; PostgreSQL needs one of the two settings,
+    /// the same on every instance.
+    pub secrets_key_file: Option<String>,
+    /// TLS on the web port and device listeners (`[tls]`).
+    pub tls: TlsSettings,
+}
+
+/// A setting never shown in logs or `Debug` output.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"…\"")
+    }
+}
+
+/// `[tls]`: TLS with rustls. One certificate chain and key (PEM) serve every TLS listener.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct TlsSettings {
+    /// Certificate chain, PEM (`ONEKEY_TLS__CERT_FILE`).
+    pub cert_file: Option<String>,
+    /// Private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<String>,
+    /// HTTPS on `http_addr` (and `Strict-Transport-Security` on every answer).
+    pub web: bool,
+    /// Device listeners that speak TLS only, by protocol: `native`, `gt06`, `watch`, `h02`, `sia`
+    /// (`ONEKEY_TLS__DEVICES='["native"]'`). Deployed trackers mostly cannot; OneKey's own
+    /// devices and DC-09 receivers can.
+    pub devices: Vec<String>,
 }
 
 /// `[clock]`: a compressed clock for drills and simulated days. Every timestamp, SLA clock,
@@ -115,6 +151,9 @@ impl Default for Config {
             notify: NotifySettings::default(),
             clock: ClockSettings::default(),
             supervision: Default::default(),
+            secrets_key: None,
+            secrets_key_file: None,
+            tls: TlsSettings::default(),
         }
     }
 }

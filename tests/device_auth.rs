@@ -482,3 +482,126 @@ async fn the_embedded_broker_refuses_anonymous_clients_and_wrong_passwords() {
     let (status, health) = server.get("/healthz").await;
     assert_eq!((status, &health["broker"]["state"]), (200, &json!("up")));
 }
+
+/// Every file of a SQLite database (the file, its WAL and shared memory) as one byte string.
+fn database_bytes(db: &Db) -> Vec<u8> {
+    let Db::Sqlite(dir) = db else {
+        panic!("a SQLite database")
+    };
+    let mut all = Vec::new();
+    for name in ["onekey.db", "onekey.db-wal", "onekey.db-shm"] {
+        all.extend(std::fs::read(dir.path().join(name)).unwrap_or_default());
+    }
+    all
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn device_keys_key_safe_codes_and_webhook_secrets_are_sealed_at_rest() {
+    let db = Db::sqlite();
+    let server = TestServer::start(&db, &[]).await;
+    let key = demo_key(311);
+    let key_hex = hex::encode(key);
+    let (elder, _) = server.register_native_device(311, &key).await;
+    let code = "KEYSAFE-4711-2580";
+    let (status, body) = put(
+        &server,
+        &format!("/api/v1/elders/{elder}"),
+        json!({"name": "老人 311", "address": "吉州区 文山街道 思源社区 1 号", "lat": 27.11,
+               "lon": 114.98, "living": "alone", "key_safe_code": code}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let hook_secret = "hook-secret-0123456789abcdef";
+    let (status, body) = server
+        .post(
+            "/api/v1/webhooks",
+            json!({"name": "city", "url": "http://127.0.0.1:9/hook", "secret": hook_secret}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    // The device logs in with the key it was registered with, and its alarm is stored.
+    let mut device = NativeDevice::connect(&server.addr("device_tcp"), 311, key)
+        .await
+        .unwrap();
+    device.hello(WAIT).await.expect("hello");
+    let (_, reply) = device.alarm(AlarmKind::Sos, None, WAIT).await.expect("ACK");
+    assert_eq!(ack_of(&reply).status, AckStatus::Stored);
+    let (_, e) = server.get(&format!("/api/v1/elders/{elder}")).await;
+    assert_eq!(e["key_safe_code"], code, "the console still reads the code");
+
+    // The key lives in a file beside the database, readable by the server's user only.
+    let Db::Sqlite(dir) = &db else { unreachable!() };
+    let key_file = dir.path().join("onekey.db.key");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&key_file)
+            .expect("key file")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o077, 0, "key file mode {mode:o}");
+
+    let (code_status, log) = server.stop_with_log().await;
+    assert_eq!(code_status, 0);
+    // Neither the database's files nor the log hold any of the three secrets.
+    let bytes = database_bytes(&db);
+    assert!(
+        contains(&bytes, "老人 311"),
+        "the test reads the right files"
+    );
+    for secret in [key_hex.as_str(), code, hook_secret] {
+        assert!(!contains(&bytes, secret), "{secret} is stored in clear");
+        assert!(!log.contains(secret), "{secret} is in the log");
+    }
+    let stored_key_file = std::fs::read_to_string(&key_file).expect("key");
+    assert!(
+        !log.contains(stored_key_file.trim()),
+        "the secrets key is in the log"
+    );
+
+    // A secret written in clear by an older server is sealed at the next start.
+    {
+        let url = format!("{}?mode=rw", db.url());
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+            .await
+            .expect("open the database");
+        sqlx::query("UPDATE elders SET key_safe_code = 'OLD-CLEAR-CODE-99' WHERE id = ?")
+            .bind(elder)
+            .execute(&mut conn)
+            .await
+            .expect("write a code in clear");
+        sqlx::Connection::close(conn).await.ok();
+    }
+
+    // Another key does not open this database: the server refuses to start and says why.
+    let dir2 = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_onekey"))
+        .arg("migrate")
+        .current_dir(dir2.path())
+        .env("ONEKEY_DATABASE_URL", db.url())
+        .env("ONEKEY_SECRETS_KEY", onekey::store::Sealer::generate_key())
+        .output()
+        .await
+        .expect("run onekey");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not the one this database's secrets were sealed with"),
+        "{stderr}"
+    );
+
+    let server = TestServer::start(&db, &[]).await;
+    let (_, e) = server.get(&format!("/api/v1/elders/{elder}")).await;
+    assert_eq!(e["key_safe_code"], "OLD-CLEAR-CODE-99");
+    let mut device = NativeDevice::connect(&server.addr("device_tcp"), 311, key)
+        .await
+        .unwrap();
+    device.hello(WAIT).await.expect("hello after restart");
+    server.stop().await;
+    assert!(!contains(&database_bytes(&db), "OLD-CLEAR-CODE-99"));
+}

@@ -20,15 +20,16 @@ struct Run {
 
 async fn import(db: &Db, file: &Path) -> Run {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_onekey"))
-        .arg("import")
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_onekey"));
+    cmd.arg("import")
         .arg(file)
         .current_dir(dir.path())
         .env("ONEKEY_DATABASE_URL", db.url())
-        .env("ONEKEY_LOG", "warn")
-        .output()
-        .await
-        .expect("run onekey import");
+        .env("ONEKEY_LOG", "warn");
+    if let Some(key) = db.secrets_key() {
+        cmd.env("ONEKEY_SECRETS_KEY", key);
+    }
+    let out = cmd.output().await.expect("run onekey import");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -4,6 +4,7 @@ use serde::Deserialize;
 use sqlx::Row;
 
 use super::rows::{self, AREA_COLUMNS, DEVICE_COLUMNS, ELDER_COLUMNS, RESPONDER_COLUMNS};
+use super::sealing;
 use super::{Store, StoreError, StoreResult};
 use crate::domain::{
     Area, AreaLevel, Contact, Device, Elder, LivingSituation, Responder, ResponderKind, Shift,
@@ -306,6 +307,13 @@ impl Store {
         Ok(grids)
     }
 
+    /// An elder's row, its key-safe code unsealed.
+    pub(super) fn elder(&self, row: &sqlx::any::AnyRow) -> StoreResult<Elder> {
+        let mut elder = rows::elder(row)?;
+        elder.key_safe_code = self.unseal(sealing::KEY_SAFE_CODE, elder.key_safe_code.take())?;
+        Ok(elder)
+    }
+
     /// Creates (`id = None`) or replaces an elder.
     pub async fn save_elder(&self, id: Option<i64>, e: &ElderInput) -> StoreResult<Elder> {
         check_elder(e)?;
@@ -337,7 +345,7 @@ impl Store {
             .bind(e.health_notes.as_str())
             .bind(e.medications.as_str())
             .bind(contacts)
-            .bind(e.key_safe_code.clone())
+            .bind(self.seal(sealing::KEY_SAFE_CODE, e.key_safe_code.as_deref()))
             .bind(e.checkin_hours)
             .bind(now_millis());
         if let Some(id) = id {
@@ -345,7 +353,7 @@ impl Store {
         }
         let row = q.fetch_optional(&self.pool).await?;
         row.as_ref()
-            .map(rows::elder)
+            .map(|r| self.elder(r))
             .transpose()?
             .ok_or_else(|| StoreError::Invalid("elder not found".into()))
     }
@@ -356,7 +364,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.as_ref().map(rows::elder).transpose()?)
+        row.as_ref().map(|r| self.elder(r)).transpose()
     }
 
     /// Elders, optionally of one grid, by name.
@@ -369,7 +377,7 @@ impl Store {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(rows::elder).collect::<Result<_, _>>()?)
+        rows.iter().map(|r| self.elder(r)).collect()
     }
 
     /// Registers (`id = None`) or replaces a device.
@@ -388,7 +396,7 @@ impl Store {
         let mut q = sqlx::query(&sql)
             .bind(d.protocol.as_str())
             .bind(d.ident.trim())
-            .bind(d.secret_hex.clone())
+            .bind(self.seal(sealing::DEVICE_SECRET, d.secret_hex.as_deref()))
             .bind(d.model.as_str())
             .bind(d.elder_id)
             .bind(i64::from(d.enabled))
@@ -448,7 +456,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let secret: Option<String> = row.try_get("secret_hex")?;
+        let secret = self.unseal(sealing::DEVICE_SECRET, row.try_get("secret_hex")?)?;
         Ok(Some(DeviceCredentials {
             device_id: row.try_get("id")?,
             elder_id: row.try_get("elder_id")?,

@@ -47,6 +47,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "quarantine",
         include_str!("../../migrations/sqlite/0007_quarantine.sql"),
     ),
+    (
+        8,
+        "sealed_secrets",
+        include_str!("../../migrations/sqlite/0008_sealed_secrets.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -84,6 +89,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         7,
         "quarantine",
         include_str!("../../migrations/postgres/0007_quarantine.sql"),
+    ),
+    (
+        8,
+        "sealed_secrets",
+        include_str!("../../migrations/postgres/0008_sealed_secrets.sql"),
     ),
 ];
 

@@ -26,6 +26,7 @@ mod queue;
 mod replay;
 mod reports;
 mod rows;
+mod sealing;
 mod tables;
 mod webhooks;
 
@@ -56,6 +57,7 @@ pub use intake_batch::{StatusUpdate, StoreOutcome, Stored};
 pub use notifications::{Channel, DeliveryStatus, Fallback, NewNotification, Notification};
 pub use queue::{MapPoint, QueueRow};
 pub use reports::{IncidentOffer, IncidentTimes, OperatorRow};
+pub use sealing::{BadKey, Sealer};
 pub use tables::{ActiveTable, DeviceEntry, ElderEntry, Page, ResponderEntry, TableQuery};
 pub use webhooks::{WebhookInput, WebhookSubscription};
 
@@ -83,6 +85,14 @@ pub enum StoreError {
     /// The database URL is not one OneKey can use.
     #[error("unsupported database URL: {0}")]
     Url(String),
+    /// The configured secrets key is not the one the database's secrets were sealed with.
+    #[error(
+        "the secrets key is not the one this database's secrets were sealed with (secrets_key, secrets_key_file)"
+    )]
+    WrongSecretsKey,
+    /// A sealed secret that cannot be opened with the store's key (or the store has none).
+    #[error("a sealed value in {0} cannot be opened with this server's secrets key")]
+    Unsealable(&'static str),
 }
 
 impl StoreError {
@@ -161,6 +171,9 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     checkin_hour_ms: crate::domain::Millis,
+    /// Seals secrets at rest; `None` keeps them in clear (in-process tests and tools only: the
+    /// server always opens its store with a key).
+    sealer: Option<std::sync::Arc<Sealer>>,
 }
 
 impl Store {
@@ -187,7 +200,7 @@ impl Store {
         };
         let pragmas = format!(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; \
-             PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;"
+             PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;"
         );
         let options: AnyConnectOptions = url.parse()?;
         let pool = AnyPoolOptions::new()
@@ -224,6 +237,7 @@ impl Store {
             pool,
             backend,
             checkin_hour_ms: 3_600_000,
+            sealer: None,
         })
     }
 

@@ -122,12 +122,12 @@ impl Store {
             .iter()
             .map(|r| {
                 Ok(ElderEntry {
-                    elder: rows::elder(r)?,
+                    elder: self.elder(r)?,
                     grid_name: r.try_get("grid_name")?,
                     devices: r.try_get("n_devices")?,
                 })
             })
-            .collect::<sqlx::Result<_>>()?;
+            .collect::<super::StoreResult<_>>()?;
         Ok(Page {
             total,
             offset: q.offset(),

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::notifications::{self, Channel, NewNotification};
+use super::sealing;
 use super::{Store, StoreError, StoreResult};
 use crate::domain::{Category, IncidentEvent, Millis};
 
@@ -120,14 +121,14 @@ impl Store {
         ))
         .bind(w.name.trim())
         .bind(&w.url)
-        .bind(&secret)
+        .bind(self.seal(sealing::WEBHOOK_SECRET, Some(&secret)))
         .bind(serde_json::to_string(&w.kinds).unwrap_or_else(|_| "[]".into()))
         .bind(serde_json::to_string(&w.categories).unwrap_or_else(|_| "[]".into()))
         .bind(w.area_id)
         .bind(now)
         .fetch_one(&self.pool)
         .await?;
-        subscription(&row)
+        Ok((subscription(&row)?.0, secret))
     }
 
     /// Every subscription (without secrets).
@@ -148,7 +149,11 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(subscription).transpose()
+        let Some((sub, sealed)) = row.as_ref().map(subscription).transpose()? else {
+            return Ok(None);
+        };
+        let secret = self.unseal(sealing::WEBHOOK_SECRET, Some(sealed))?;
+        Ok(secret.map(|secret| (sub, secret)))
     }
 
     /// Stops a subscription; false when there is none.

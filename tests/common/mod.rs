@@ -33,6 +33,16 @@ impl Db {
         Db::Postgres(pg::TestDatabase::create().await)
     }
 
+    /// The secrets key every server on this database uses (`ONEKEY_SECRETS_KEY`): derived from a
+    /// PostgreSQL URL (without its query), so restarts and other instances agree; `None` for
+    /// SQLite, whose server keeps its key in a file beside the database.
+    pub fn secrets_key(&self) -> Option<String> {
+        let url = self.url();
+        let base = url.split('?').next().unwrap_or_default();
+        base.starts_with("postgres")
+            .then(|| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(base.as_bytes())))
+    }
+
     /// The URL to give the server.
     pub fn url(&self) -> String {
         match self {
@@ -103,6 +113,9 @@ impl TestServer {
             .stdout(Stdio::null())
             .stderr(log)
             .kill_on_drop(true);
+        if let Some(key) = db.secrets_key() {
+            cmd.env("ONEKEY_SECRETS_KEY", key);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }

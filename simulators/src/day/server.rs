@@ -101,6 +101,10 @@ impl Server {
         let env: Vec<(&str, String)> = vec![
             ("ONEKEY_DATABASE_URL", database),
             (
+                "ONEKEY_SECRETS_KEY_FILE",
+                o.dir.join("secrets.key").display().to_string(),
+            ),
+            (
                 "ONEKEY_HTTP_ADDR",
                 o.http_addr.clone().unwrap_or_else(|| "127.0.0.1:0".into()),
             ),
