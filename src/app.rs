@@ -18,8 +18,8 @@ use crate::config::{Config, listener};
 use crate::dispatch::{Cadence, Outlets, Runner};
 use crate::ingress::mqtt::Mqtt;
 use crate::ingress::{
-    Adapter, DeviceRegistry, GatewayContext, deployed::Deployed, gt06::Gt06, h02::H02,
-    native::Native, serve_listener, sia::Sia, watch::Watch,
+    DeviceRegistry, GatewayContext, deployed::Deployed, gt06::Gt06, h02::H02, native::Native,
+    serve_listener, sia::Sia, watch::Watch,
 };
 use crate::intake::Intake;
 use crate::mqtt::{BrokerHealth, embedded};
@@ -161,22 +161,35 @@ pub async fn serve(
     let mut addrs: BTreeMap<&'static str, SocketAddr> = BTreeMap::new();
     let mut listeners = Vec::new();
 
+    let tls = crate::tls::acceptor(&config.tls)?;
     let http = bind(&config.http_addr, "http").await?;
     addrs.insert("http", http.local_addr()?);
     macro_rules! device_listener {
-        ($setting:expr, $name:literal, $adapter:expr) => {
+        ($setting:expr, $name:literal, $tls_name:literal, $adapter:expr) => {
             if let Some(addr) = listener(&$setting) {
                 let l = bind(addr, $name).await?;
                 addrs.insert($name, l.local_addr()?);
-                listeners.push(spawn_listener(l, $adapter, &gateway, &connections));
+                let tls = tls
+                    .clone()
+                    .filter(|_| config.tls.devices.iter().any(|d| d == $tls_name));
+                if tls.is_some() {
+                    tracing::info!(listener = $name, "TLS only");
+                }
+                listeners.push(tokio::spawn(serve_listener(
+                    l,
+                    $adapter,
+                    tls,
+                    gateway.clone(),
+                    connections.clone(),
+                )));
             }
         };
     }
-    device_listener!(config.device_addr, "device_tcp", Native);
-    device_listener!(config.gt06_addr, "gt06", Deployed(Gt06));
-    device_listener!(config.watch_addr, "watch", Deployed(Watch));
-    device_listener!(config.h02_addr, "h02", Deployed(H02));
-    device_listener!(config.sia_addr, "sia", Sia);
+    device_listener!(config.device_addr, "device_tcp", "native", Native);
+    device_listener!(config.gt06_addr, "gt06", "gt06", Deployed(Gt06));
+    device_listener!(config.watch_addr, "watch", "watch", Deployed(Watch));
+    device_listener!(config.h02_addr, "h02", "h02", Deployed(H02));
+    device_listener!(config.sia_addr, "sia", "sia", Sia);
 
     let broker = BrokerHealth::default();
     let mqtt = start_mqtt(&config, &gateway, &broker, &shutdown, &mut addrs).await?;
@@ -261,18 +274,27 @@ pub async fn serve(
             config.login_burst,
             Duration::from_millis(config.login_every_ms),
         )),
-        https: false,
+        https: config.tls.web,
     };
-    let router = web::router(state);
+    let router = web::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let http_shutdown = shutdown.clone();
-    let http_task = tokio::spawn(async move {
-        axum::serve(
-            http,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(http_shutdown.cancelled_owned())
-        .await
-    });
+    let http_task = match tls.filter(|_| config.tls.web) {
+        None => tokio::spawn(async move {
+            axum::serve(http, router)
+                .with_graceful_shutdown(http_shutdown.cancelled_owned())
+                .await
+        }),
+        Some(acceptor) => {
+            use axum::serve::ListenerExt;
+            let https = crate::tls::TlsListener::spawn(http, acceptor, shutdown.child_token())?;
+            tracing::info!("the web port speaks HTTPS");
+            tokio::spawn(async move {
+                axum::serve(https.tap_io(|_| {}), router)
+                    .with_graceful_shutdown(http_shutdown.cancelled_owned())
+                    .await
+            })
+        }
+    };
 
     if let Some(path) = &ready_file {
         write_ready_file(path, &addrs).await?;
@@ -456,20 +478,6 @@ async fn bind(addr: &str, name: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} ({name})"))
-}
-
-fn spawn_listener<A: Adapter>(
-    listener: TcpListener,
-    adapter: A,
-    gateway: &std::sync::Arc<GatewayContext>,
-    connections: &TaskTracker,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(serve_listener(
-        listener,
-        adapter,
-        gateway.clone(),
-        connections.clone(),
-    ))
 }
 
 /// Writes `{"http": "host:port", …}` atomically: a temp file renamed into place.

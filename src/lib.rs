@@ -11,7 +11,7 @@
 //! - [`notify`]: committed incident events go to the operators' consoles;
 //! - [`web`]: the JSON API, the live stream, health and metrics.
 //!
-//! [`app`] wires these together; [`cli`] is the command line; [`config`] the settings.
+//! [`app`] wires these together; [`tls`] puts the web port and device listeners under TLS; [`cli`] is the command line; [`config`] the settings.
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -28,4 +28,5 @@ pub mod procedures;
 pub mod store;
 pub mod supervision;
 pub mod telemetry;
+pub mod tls;
 pub mod web;

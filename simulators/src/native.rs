@@ -7,7 +7,7 @@ use onekey_protocol::{
     Alarm, AlarmKind, Cancel, Frame, Header, Heartbeat, Hello, Key, Location, MAX_FRAME_LEN,
     Message,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Errors a simulated device can see.
@@ -27,9 +27,14 @@ pub enum DeviceError {
     BadReply(String),
 }
 
+/// A device's byte stream: TCP, or TLS over TCP.
+pub trait DeviceStream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> DeviceStream for T {}
+
 /// One simulated native device.
 pub struct NativeDevice {
-    stream: TcpStream,
+    stream: Box<dyn DeviceStream>,
     /// Device id on the wire.
     pub device_id: u64,
     key: Key,
@@ -47,13 +52,18 @@ impl NativeDevice {
     ) -> Result<NativeDevice, DeviceError> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
-        Ok(NativeDevice {
-            stream,
+        Ok(NativeDevice::over(stream, device_id, key))
+    }
+
+    /// A device speaking over an already open `stream` (a TLS session, say).
+    pub fn over(stream: impl DeviceStream + 'static, device_id: u64, key: Key) -> NativeDevice {
+        NativeDevice {
+            stream: Box::new(stream),
             device_id,
             key,
             seq: 1,
             buf: Vec::with_capacity(256),
-        })
+        }
     }
 
     /// Encodes `message` with the next sequence number; returns the frame bytes and its sequence.

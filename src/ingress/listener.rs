@@ -1,21 +1,25 @@
 //! The accept loop: a cap on open connections and on handshakes (`limits.rs`), back-off on accept
-//! errors, one task per connection, and a stop on shutdown. Connections are tracked so shutdown can wait for them to finish.
+//! errors, one task per connection (its TLS handshake first, on a TLS listener), and a stop on
+//! shutdown. Connections are tracked so shutdown can wait for them to finish.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
 use super::Adapter;
-use super::connection::{GatewayContext, serve_connection};
+use super::connection::{DeviceIo, GatewayContext, serve_connection};
 use super::limits::Handshakes;
 
-/// Accepts connections for `adapter` until shutdown.
+/// Accepts connections for `adapter` until shutdown; with `tls`, each must complete a TLS
+/// handshake within the first-frame deadline.
 pub async fn serve_listener<A: Adapter>(
     listener: TcpListener,
     adapter: A,
+    tls: Option<TlsAcceptor>,
     ctx: Arc<GatewayContext>,
     tracker: TaskTracker,
 ) {
@@ -52,8 +56,20 @@ pub async fn serve_listener<A: Adapter>(
             tracing::debug!(error = %e, "set_nodelay failed");
         }
         let (adapter, ctx, handshakes) = (adapter.clone(), ctx.clone(), handshakes.clone());
+        let tls = tls.clone();
         tracker.spawn(async move {
-            serve_connection(adapter, Box::new(stream), peer, ctx, handshakes).await;
+            let io: Box<dyn DeviceIo> = match &tls {
+                None => Box::new(stream),
+                Some(acceptor) => {
+                    let deadline = Duration::from_secs(ctx.config.first_frame_secs.max(1));
+                    match crate::tls::handshake(acceptor, stream, peer, A::PROTOCOL, deadline).await
+                    {
+                        Some(tls) => Box::new(tls),
+                        None => return,
+                    }
+                }
+            };
+            serve_connection(adapter, io, peer, ctx, handshakes).await;
             drop(slot);
         });
     }

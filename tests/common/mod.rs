@@ -64,6 +64,8 @@ pub struct TestServer {
     pub token: String,
     /// HTTP client.
     pub http: reqwest::Client,
+    /// `http`, or `https` when the server was started with `ONEKEY_TLS__WEB=true`.
+    pub scheme: &'static str,
 }
 
 pub const ADMIN: &str = "admin";
@@ -138,21 +140,39 @@ impl TestServer {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let http = reqwest::Client::new();
+        let setting = |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+        let (http, scheme) = match (setting("ONEKEY_TLS__WEB"), setting("ONEKEY_TLS__CERT_FILE")) {
+            (Some("true"), Some(cert)) => {
+                let pem = std::fs::read(cert).expect("certificate");
+                let client = reqwest::Client::builder()
+                    .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("PEM"))
+                    .build()
+                    .expect("client");
+                (client, "https")
+            }
+            _ => (reqwest::Client::new(), "http"),
+        };
         let mut server = TestServer {
             child,
             addrs,
             dir,
             token: String::new(),
             http,
+            scheme,
         };
         server.token = server.login(ADMIN, ADMIN_PASSWORD).await;
         server
     }
 
-    /// `http://host:port`.
+    /// `http://host:port` (`https://localhost:port` under TLS).
     pub fn base(&self) -> String {
-        format!("http://{}", self.addrs["http"])
+        match self.scheme {
+            "https" => format!(
+                "https://localhost:{}",
+                self.addrs["http"].rsplit(':').next().unwrap_or_default()
+            ),
+            _ => format!("http://{}", self.addrs["http"]),
+        }
     }
 
     /// The address of a listener from the ready file.
