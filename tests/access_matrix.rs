@@ -390,6 +390,173 @@ async fn every_route_answers_exactly_the_roles_its_row_allows() {
     assert_eq!(status, 404);
 }
 
+/// Creates `code`'s chain under `district` (street, community, grid) and an elder in the grid with
+/// native device `device_id`; returns (street id, grid id, elder id, device row id).
+async fn street_with_elder(
+    server: &TestServer,
+    district: i64,
+    code: &str,
+    device_id: u64,
+) -> (i64, i64, i64, i64) {
+    let mut parent = district;
+    let mut chain = Vec::new();
+    for (level, suffix) in [("street", ""), ("community", "-C"), ("grid", "-C-1")] {
+        let code = format!("{code}{suffix}");
+        let (status, area) = server
+            .post(
+                "/api/v1/areas",
+                json!({"level": level, "code": code, "name": code, "parent_id": parent}),
+            )
+            .await;
+        assert_eq!(status, 201, "{area}");
+        parent = area["id"].as_i64().expect("id");
+        chain.push(parent);
+    }
+    let (elder, device) = server
+        .register_native_device(device_id, &demo_key(device_id))
+        .await;
+    let res = server
+        .http
+        .put(format!("{}/api/v1/elders/{elder}", server.base()))
+        .bearer_auth(&server.token)
+        .json(
+            &json!({"name": format!("老人 {code}"), "address": "1 号", "lat": 27.11,
+                      "lon": 114.98, "living": "alone", "grid_id": chain[2]}),
+        )
+        .send()
+        .await
+        .expect("PUT elder");
+    assert_eq!(res.status(), 200);
+    (chain[0], chain[2], elder, device)
+}
+
+#[tokio::test]
+async fn a_scoped_operators_stream_reports_and_fleet_show_only_their_area() {
+    let db = Db::sqlite();
+    let server = TestServer::start(&db, &[]).await;
+    let (status, district) = server
+        .post(
+            "/api/v1/areas",
+            json!({"level": "district", "code": "Z", "name": "Z", "parent_id": null}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let district = district["id"].as_i64().expect("id");
+    let (street_a, grid_a, elder_a, device_a) =
+        street_with_elder(&server, district, "Z-A", 791).await;
+    let (_, grid_b, elder_b, _) = street_with_elder(&server, district, "Z-B", 792).await;
+    let (status, _) = server
+        .post(
+            "/api/v1/operators",
+            json!({"name": "street-a", "password": "street-pass-1", "role": "viewer",
+                   "scope_area_id": street_a}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let scoped = server.login("street-a", "street-pass-1").await;
+    let mut scoped_feed = common::EventStream::open_as(&server, &scoped, None).await;
+    let mut full_feed = common::EventStream::open(&server, None).await;
+
+    // Street B's elder calls first, then street A's.
+    for id in [792, 791] {
+        let mut pendant = NativeDevice::connect(&server.addr("device_tcp"), id, demo_key(id))
+            .await
+            .expect("connect");
+        pendant
+            .alarm(AlarmKind::Sos, None, WAIT)
+            .await
+            .expect("ACK");
+    }
+    let incidents = server.incidents().await;
+    let incident_of = |elder: i64| {
+        incidents
+            .iter()
+            .find(|i| i["elder_id"] == elder)
+            .and_then(|i| i["id"].as_i64())
+            .expect("incident")
+    };
+    let (incident_a, incident_b) = (incident_of(elder_a), incident_of(elder_b));
+
+    // The full feed shows both openings; the scoped one only street A's, and nothing of B's.
+    let mut opened = Vec::new();
+    while opened.len() < 2 {
+        let e = full_feed
+            .next_of_kind("opened", WAIT)
+            .await
+            .expect("opened");
+        opened.push(e.data["incident_id"].as_i64().expect("id"));
+    }
+    assert_eq!(opened, vec![incident_b, incident_a]);
+    let first = scoped_feed
+        .next(WAIT)
+        .await
+        .expect("an event on the scoped feed");
+    assert_eq!(first.data["incident_id"], incident_a, "{:?}", first.data);
+    while let Some(e) = scoped_feed.next(Duration::from_millis(500)).await {
+        assert_eq!(e.data["incident_id"], incident_a, "{:?}", e.data);
+    }
+
+    // Reports and their CSV count street A's incident only.
+    let as_scoped = |path: &str| {
+        server
+            .http
+            .get(format!("{}{path}", server.base()))
+            .bearer_auth(&scoped)
+            .send()
+    };
+    let report: Value = as_scoped("/api/v1/reports")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["total"], 1, "{report}");
+    let (_, full) = server.get("/api/v1/reports").await;
+    assert_eq!(full["total"], 2, "{full}");
+    let csv = as_scoped("/api/v1/reports/incidents.csv")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().count(), 2, "header and one row: {csv}");
+    assert!(
+        csv.contains("老人 Z-A") && !csv.contains("老人 Z-B"),
+        "{csv}"
+    );
+
+    // The fleet: street A's grid and device only.
+    let fleet: Value = as_scoped("/api/v1/fleet")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let grids: Vec<i64> = fleet["grids"]
+        .as_array()
+        .expect("grids")
+        .iter()
+        .filter_map(|g| g["area_id"].as_i64())
+        .collect();
+    assert_eq!(grids, vec![grid_a], "{fleet}");
+    let devices: Vec<i64> = fleet["devices"]
+        .as_array()
+        .expect("devices")
+        .iter()
+        .filter_map(|d| d["id"].as_i64())
+        .collect();
+    assert_eq!(devices, vec![device_a], "{fleet}");
+    let (_, full) = server.get("/api/v1/fleet").await;
+    assert!(
+        full["grids"]
+            .as_array()
+            .expect("grids")
+            .iter()
+            .any(|g| g["area_id"] == grid_b),
+        "{full}"
+    );
+}
+
 /// The pages and every file they load are public: a browser fetches them before anyone signs in.
 #[tokio::test]
 async fn the_console_and_app_files_load_without_a_session() {

@@ -17,6 +17,8 @@ pub struct IncidentTimes {
     pub elder_name: Option<String>,
     /// The elder's grid.
     pub grid_name: Option<String>,
+    /// Its id (what an operator's scope is checked against).
+    pub grid_id: Option<i64>,
     /// The operator who acknowledged it.
     pub acked_by: Option<String>,
     /// The operator who closed it.
@@ -133,7 +135,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT i.category, i.received_at, i.acked_at, i.accepted_at, i.on_scene_at, \
              i.closed_at, i.outcome, i.probable_false_alarm, d.model, i.id, i.kind, e.name, a.name, \
-             i.acked_by, i.closed_by \
+             i.acked_by, i.closed_by, e.grid_id \
              FROM incidents i LEFT JOIN devices d ON d.id = i.device_id \
              LEFT JOIN elders e ON e.id = i.elder_id LEFT JOIN areas a ON a.id = e.grid_id \
              WHERE i.received_at >= $1 AND i.received_at < $2 ORDER BY i.id",
@@ -160,6 +162,7 @@ impl Store {
                     grid_name: r.try_get(12)?,
                     acked_by: r.try_get(13)?,
                     closed_by: r.try_get(14)?,
+                    grid_id: r.try_get(15)?,
                 })
             })
             .collect::<sqlx::Result<_>>()

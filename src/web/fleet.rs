@@ -10,8 +10,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::auth::Operator;
 use super::error::ApiResult;
+use super::policy::Caller;
 use crate::domain::{Area, AreaLevel, Device, DeviceState, Millis, Responder};
 
 /// A battery at or below this share is low (the same share that raises the alarm).
@@ -89,13 +89,21 @@ pub struct Fleet {
 
 /// Devices by state and responders on duty, per grid.
 #[utoipa::path(get, path = "/fleet", tag = "reports", responses((status = 200, body = Fleet)))]
-async fn fleet(State(app): State<AppState>, _: Operator) -> ApiResult<Json<Fleet>> {
-    let areas = app.store.list_areas().await?;
-    let devices = app.store.list_devices(None, ALL).await?;
+async fn fleet(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Fleet>> {
+    let mut areas = app.store.list_areas().await?;
+    let mut devices = app.store.list_devices(None, ALL).await?;
     let elders = app.store.list_elders(None, ALL).await?;
-    let responders = app.store.list_responders(ALL).await?;
+    let mut responders = app.store.list_responders(ALL).await?;
     let tampered = app.store.tampered_devices().await?;
     let grid_of: HashMap<i64, Option<i64>> = elders.iter().map(|e| (e.id, e.grid_id)).collect();
+    if caller.scope.is_some() {
+        // A scoped operator's fleet: the grids of their area, and what is in them.
+        areas.retain(|a| a.level != AreaLevel::Grid || caller.sees_grid(Some(a.id)));
+        devices.retain(|d| {
+            caller.sees_grid(d.elder_id.and_then(|e| grid_of.get(&e).copied().flatten()))
+        });
+        responders.retain(|r| caller.sees_grid(r.grid_id));
+    }
     Ok(Json(build(
         &areas,
         &devices,

@@ -143,6 +143,13 @@ const fn stream(path: &'static str, roles: &'static [Role]) -> Rule {
     }
 }
 
+const fn scoped_stream(path: &'static str, roles: &'static [Role]) -> Rule {
+    Rule {
+        scoped: true,
+        ..stream(path, roles)
+    }
+}
+
 /// The table: every route of the server and who may call it.
 pub static RULES: &[Rule] = &[
     // Outside the API.
@@ -172,7 +179,7 @@ pub static RULES: &[Rule] = &[
     scoped("POST", "/api/v1/incidents/{id}/escalate", DISPATCHERS),
     scoped("POST", "/api/v1/incidents/{id}/attention", DISPATCHERS),
     scoped("POST", "/api/v1/incidents/{id}/false-alarm", DISPATCHERS),
-    stream("/api/v1/stream", OPERATORS),
+    scoped_stream("/api/v1/stream", OPERATORS),
     // The directory.
     allow("GET", "/api/v1/areas", OPERATORS),
     allow("POST", "/api/v1/areas", ADMINS),
@@ -199,8 +206,8 @@ pub static RULES: &[Rule] = &[
     allow("PUT", "/api/v1/operators/{id}", ADMINS),
     allow("GET", "/api/v1/audit", ADMINS),
     // Reports.
-    allow("GET", "/api/v1/reports", OPERATORS),
-    allow("GET", "/api/v1/fleet", OPERATORS),
+    scoped("GET", "/api/v1/reports", OPERATORS),
+    scoped("GET", "/api/v1/fleet", OPERATORS),
     allow("GET", "/api/v1/device-log", ADMINS),
     // The responders' app.
     allow("POST", "/api/v1/responder/duty", RESPONDERS),
@@ -240,7 +247,7 @@ pub static RULES: &[Rule] = &[
     scoped("GET", "/api/v1/map/points", OPERATORS),
     allow("GET", "/api/v1/console/config", ANYONE),
     allow("GET", "/api/v1/console/operators", OPERATORS),
-    allow("GET", "/api/v1/reports/incidents.csv", OPERATORS),
+    scoped("GET", "/api/v1/reports/incidents.csv", OPERATORS),
     // Paged directory tables and switching records off and on.
     scoped("GET", "/api/v1/tables/elders", OPERATORS),
     scoped("GET", "/api/v1/tables/devices", OPERATORS),

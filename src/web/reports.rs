@@ -13,8 +13,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::auth::Operator;
 use super::error::{ApiError, ApiResult};
+use super::policy::Caller;
 use crate::domain::{Millis, now_millis};
 use crate::store::IncidentTimes;
 
@@ -173,12 +173,24 @@ pub struct GridFigures {
     responses((status = 200, body = Report), (status = 400, body = super::error::ErrorBody)))]
 async fn reports(
     State(app): State<AppState>,
-    _: Operator,
+    caller: Caller,
     Query(p): Query<Period>,
 ) -> ApiResult<Json<Report>> {
     let (since, until) = period(&p)?;
-    let rows = app.store.incident_times(since, until).await?;
+    let rows = scoped_times(&app, &caller, since, until).await?;
     Ok(Json(summarize(&rows, since, until, now_millis())))
+}
+
+/// The period's incidents that the caller's scope covers.
+async fn scoped_times(
+    app: &AppState,
+    caller: &Caller,
+    since: Millis,
+    until: Millis,
+) -> ApiResult<Vec<IncidentTimes>> {
+    let mut rows = app.store.incident_times(since, until).await?;
+    rows.retain(|r| caller.sees_grid(r.grid_id));
+    Ok(rows)
 }
 
 fn period(p: &Period) -> ApiResult<(Millis, Millis)> {
@@ -204,13 +216,13 @@ fn period(p: &Period) -> ApiResult<(Millis, Millis)> {
     responses((status = 200, content_type = "text/csv", body = String), (status = 400, body = super::error::ErrorBody)))]
 async fn incidents_csv(
     State(app): State<AppState>,
-    _: Operator,
+    caller: Caller,
     Query(p): Query<Period>,
 ) -> ApiResult<axum::response::Response> {
     use axum::http::header;
     use axum::response::IntoResponse;
     let (since, until) = period(&p)?;
-    let rows = app.store.incident_times(since, until).await?;
+    let rows = scoped_times(&app, &caller, since, until).await?;
     let body = to_csv(&rows).map_err(|e| ApiError::Internal(e.to_string()))?;
     let name = format!("onekey-incidents-{since}-{until}.csv");
     Ok((

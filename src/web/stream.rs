@@ -6,7 +6,7 @@
 //! it, the stream catches up from the store by id before going on. Nothing is skipped and nothing is
 //! sent twice on one stream.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,11 +74,24 @@ async fn stream(
     };
     let feed = Guarded(feed.shutdown.clone().drop_guard(), feed);
     let hub = app.hub.clone();
-    let stream = futures_util::stream::unfold(feed, move |mut guarded| {
+    let scope = caller.scope.as_ref().map(|_| Scope {
+        app: app.clone(),
+        caller: caller.clone(),
+        seen: HashMap::new(),
+    });
+    let stream = futures_util::stream::unfold((feed, scope), move |(mut guarded, mut scope)| {
         let hub = hub.clone();
         async move {
             let feed = &mut guarded.1;
-            let event = feed.next().await?;
+            let event = loop {
+                let event = feed.next().await?;
+                if let Some(scope) = &mut scope
+                    && !scope.shows(event.incident_id).await
+                {
+                    continue;
+                }
+                break event;
+            };
             if event.kind == "opened" {
                 mark_shown(feed.store.clone(), hub.clone(), event.incident_id);
             }
@@ -87,10 +100,37 @@ async fn stream(
                 .event("incident")
                 .json_data(&*event)
                 .unwrap_or_else(|_| Event::default().comment("unserialisable event"));
-            Some((Ok(sse), guarded))
+            Some((Ok(sse), (guarded, scope)))
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// What a scoped operator's stream shows: events of incidents of elders in their area. Each
+/// incident's answer is looked up once (an incident's elder does not change).
+struct Scope {
+    app: AppState,
+    caller: Caller,
+    seen: HashMap<i64, bool>,
+}
+
+impl Scope {
+    async fn shows(&mut self, incident_id: i64) -> bool {
+        if let Some(&shown) = self.seen.get(&incident_id) {
+            return shown;
+        }
+        let shown = match super::scope::incident(&self.app, &self.caller, incident_id).await {
+            Ok(_) => true,
+            Err(super::error::ApiError::NotFound(_)) => false,
+            Err(e) => {
+                // Not cached: asked again at the incident's next event.
+                tracing::warn!(incident_id, error = ?e, "cannot check a stream's scope");
+                return false;
+            }
+        };
+        self.seen.insert(incident_id, shown);
+        shown
+    }
 }
 
 /// A token cancelled at shutdown, or when the caller's session ends (logout, expiry, disabled

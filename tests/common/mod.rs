@@ -540,10 +540,19 @@ pub struct Sse {
 impl EventStream {
     /// Opens the console stream, optionally resuming after `last_event_id`.
     pub async fn open(server: &TestServer, last_event_id: Option<i64>) -> EventStream {
+        EventStream::open_as(server, &server.token, last_event_id).await
+    }
+
+    /// Opens the console stream with an operator's `token`.
+    pub async fn open_as(
+        server: &TestServer,
+        token: &str,
+        last_event_id: Option<i64>,
+    ) -> EventStream {
         let mut req = server
             .http
             .get(format!("{}/api/v1/stream", server.base()))
-            .bearer_auth(&server.token);
+            .bearer_auth(token);
         if let Some(id) = last_event_id {
             req = req.header("Last-Event-ID", id.to_string());
         }
