@@ -31,16 +31,31 @@
 //! # Preview
 //! [`preview_text`] runs the same checks and lookups without writing anything and says, per CSV
 //! row, whether it would be created, is already there, or is refused and why.
+//!
+//! # Two stages
+//! [`parse`] turns the text into typed records with no database: the BOM, JSON or CSV, the
+//! dataset's format or the CSV's kind, every entry or row (a CSV row with its line number and
+//! name), and every check that needs no lookup (`living`, `kind`, `level`, `contacts`, the store's
+//! rules for coordinates, names, shifts, protocols and hex secrets). The store stage then applies
+//! the records in order: the lookups above, the writes (or, in a preview, none), one
+//! [`RowOutcome`] per CSV row. A check that was always made only for a record not yet in the
+//! database (an area's level, the store's rules) is parsed as a verdict and reported only then.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use onekey_dataset::{AreaRec, ContactRec, Dataset, DeviceRec, ElderRec, ResponderRec};
-use serde::Deserialize;
+use onekey_dataset::Dataset;
 use sqlx::Row;
 
-use crate::domain::{AreaLevel, Contact, LivingSituation, ResponderKind};
+use crate::domain::{AreaLevel, ResponderKind};
 use crate::store::{AreaInput, DeviceInput, ElderInput, ResponderInput, Store};
+
+mod parse;
+
+pub use parse::{
+    Area, CsvFile, CsvKind, CsvRow, DatasetFile, Device, Elder, Entry, ParseError, Parsed, Record,
+    Responder, parse,
+};
 
 /// What an import did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -131,31 +146,17 @@ pub async fn preview_text(store: &Store, text: &str) -> anyhow::Result<ImportRep
 }
 
 async fn run(store: &Store, text: &str, dry_run: bool) -> anyhow::Result<ImportReport> {
-    let text = text.trim_start_matches('\u{feff}');
+    let parsed = parse(text)?;
     let mut importer = Importer::new(store).await?;
     importer.dry_run = dry_run;
-    if text.trim_start().starts_with('{') {
-        importer.json(text).await?;
-    } else {
-        importer.csv(text).await?;
+    match parsed {
+        Parsed::Dataset(d) => importer.dataset(d).await?,
+        Parsed::Csv(c) => importer.csv(c).await,
     }
     Ok(importer.report)
 }
 
-/// A dataset whose lists are parsed entry by entry, so one bad entry does not sink the others.
-#[derive(Deserialize)]
-struct LooseDataset {
-    format: Option<String>,
-    #[serde(default)]
-    areas: Vec<serde_json::Value>,
-    #[serde(default)]
-    responders: Vec<serde_json::Value>,
-    #[serde(default)]
-    elders: Vec<serde_json::Value>,
-    #[serde(default)]
-    devices: Vec<serde_json::Value>,
-}
-
+/// The second stage: parsed records through the store's lookups and writes.
 struct Importer<'a> {
     store: &'a Store,
     areas: HashMap<String, (i64, AreaLevel, Option<i64>)>,
@@ -165,22 +166,6 @@ struct Importer<'a> {
     /// Check and look up, write nothing; records that would be created get made-up negative ids.
     dry_run: bool,
     made_up: i64,
-}
-
-fn entries<T: serde::de::DeserializeOwned>(
-    list: Vec<serde_json::Value>,
-    name: &str,
-    errors: &mut Vec<String>,
-) -> Vec<(String, T)> {
-    let mut out = Vec::with_capacity(list.len());
-    for (i, v) in list.into_iter().enumerate() {
-        let label = format!("{name}[{i}]");
-        match serde_json::from_value::<T>(v) {
-            Ok(t) => out.push((label, t)),
-            Err(e) => errors.push(format!("{label}: {e}")),
-        }
-    }
-    out
 }
 
 impl<'a> Importer<'a> {
@@ -202,37 +187,30 @@ impl<'a> Importer<'a> {
         })
     }
 
-    async fn json(&mut self, text: &str) -> anyhow::Result<()> {
-        let d: LooseDataset =
-            serde_json::from_str(text).map_err(|e| anyhow::anyhow!("not a OneKey dataset: {e}"))?;
-        if let Some(f) = &d.format
-            && f != onekey_dataset::FORMAT
-        {
-            anyhow::bail!(
-                "unknown dataset format {f:?} (expected {:?})",
-                onekey_dataset::FORMAT
-            );
-        }
-        let errors = &mut self.report.errors;
-        let areas: Vec<(String, AreaRec)> = entries(d.areas, "areas", errors);
-        let responders: Vec<(String, ResponderRec)> = entries(d.responders, "responders", errors);
-        let elders: Vec<(String, ElderRec)> = entries(d.elders, "elders", errors);
-        let devices: Vec<(String, DeviceRec)> = entries(d.devices, "devices", errors);
+    async fn dataset(&mut self, d: DatasetFile) -> anyhow::Result<()> {
+        self.report.errors.extend(d.errors);
         let mut workers = Vec::new();
-        for (label, a) in &areas {
-            if let Err(e) = self.area(a).await {
-                self.report
-                    .errors
-                    .push(format!("{label} ({}): {e}", a.code));
-            } else if let Some(w) = &a.worker {
-                workers.push((a.code.clone(), w.clone()));
+        for entry in &d.areas {
+            let result = match &entry.record {
+                Ok(a) => self.area(a).await.map(|_| a),
+                Err(e) => Err(e.clone()),
+            };
+            match result {
+                Err(e) => self.entry_error(entry, e),
+                Ok(a) => {
+                    if let Some(w) = &a.worker {
+                        workers.push((a.code.clone(), w.clone()));
+                    }
+                }
             }
         }
-        for (label, r) in &responders {
-            if let Err(e) = self.responder(r).await {
-                self.report
-                    .errors
-                    .push(format!("{label} ({}): {e}", r.name));
+        for entry in &d.responders {
+            let result = match &entry.record {
+                Ok(r) => self.responder(r).await,
+                Err(e) => Err(e.clone()),
+            };
+            if let Err(e) = result {
+                self.entry_error(entry, e);
             }
         }
         for (code, worker) in workers {
@@ -240,122 +218,51 @@ impl<'a> Importer<'a> {
                 self.assign_worker(&code, rid).await?;
             }
         }
-        for (label, e) in &elders {
-            if let Err(err) = self.elder(e).await {
-                self.report
-                    .errors
-                    .push(format!("{label} ({}): {err}", e.name));
+        for entry in &d.elders {
+            let result = match &entry.record {
+                Ok(e) => self.elder(e).await,
+                Err(e) => Err(e.clone()),
+            };
+            if let Err(e) = result {
+                self.entry_error(entry, e);
             }
         }
-        for (label, d) in &devices {
-            let elder_id = match &d.elder {
-                Some(r) => match self.elders.get(r) {
-                    Some(&id) => Some(id),
-                    None => {
-                        self.report.errors.push(format!(
-                            "{label} ({}): unknown or failed elder {r:?}",
-                            d.ident
-                        ));
-                        continue;
-                    }
+        for entry in &d.devices {
+            let result = match &entry.record {
+                Ok(d) => match &d.elder {
+                    Some(r) => match self.elders.get(r) {
+                        Some(&id) => self.device(d, Some(id)).await,
+                        None => Err(format!("unknown or failed elder {r:?}")),
+                    },
+                    None => self.device(d, None).await,
                 },
-                None => None,
+                Err(e) => Err(e.clone()),
             };
-            if let Err(e) = self.device(d, elder_id).await {
-                self.report
-                    .errors
-                    .push(format!("{label} ({}): {e}", d.ident));
+            if let Err(e) = result {
+                self.entry_error(entry, e);
             }
         }
         Ok(())
     }
 
-    async fn csv(&mut self, text: &str) -> anyhow::Result<()> {
-        let mut reader = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .flexible(true)
-            .from_reader(text.as_bytes());
-        let headers = reader
-            .headers()
-            .map_err(|e| anyhow::anyhow!("cannot read the CSV header: {e}"))?
-            .clone();
-        let has = |c: &str| headers.iter().any(|h| h == c);
-        let kind = if has("living") {
-            "elders"
-        } else if has("level") {
-            "areas"
-        } else if has("kind") {
-            "responders"
-        } else if has("protocol") && has("ident") {
-            "devices"
-        } else {
-            anyhow::bail!(
-                "cannot tell what this CSV holds from its header {:?}: expected a `living` (elders), \
-                 `level` (areas), `kind` (responders) or `protocol`+`ident` (devices) column",
-                headers.iter().collect::<Vec<_>>()
-            );
-        };
-        let label_column = ["name", "code", "ident"]
-            .iter()
-            .find_map(|c| headers.iter().position(|h| h == *c));
-        for record in reader.records() {
+    fn entry_error<T>(&mut self, entry: &Entry<T>, e: String) {
+        self.report
+            .errors
+            .push(format!("{} ({}): {e}", entry.label, entry.name));
+    }
+
+    async fn csv(&mut self, file: CsvFile) {
+        let kind = file.kind.as_str();
+        for row in file.rows {
             let created_before = self.report.created(kind);
-            let mut name = String::new();
-            let (line, result) = match record {
-                Ok(rec) => {
-                    let line = rec.position().map(|p| p.line()).unwrap_or(0);
-                    name = label_column
-                        .and_then(|i| rec.get(i))
-                        .unwrap_or_default()
-                        .to_string();
-                    let r = match kind {
-                        "elders" => match rec.deserialize::<ElderRow>(Some(&headers)) {
-                            Ok(row) => self.elder_row(row).await,
-                            Err(e) => Err(e.to_string()),
-                        },
-                        "areas" => match rec.deserialize::<AreaRow>(Some(&headers)) {
-                            Ok(row) => self
-                                .area(&AreaRec {
-                                    code: row.code,
-                                    level: row.level,
-                                    name: row.name,
-                                    parent: row.parent_code.filter(|p| !p.is_empty()),
-                                    worker: None,
-                                    boundary: vec![],
-                                })
-                                .await
-                                .map(|_| ()),
-                            Err(e) => Err(e.to_string()),
-                        },
-                        "responders" => match rec.deserialize::<ResponderRow>(Some(&headers)) {
-                            Ok(row) => self.responder_row(row).await,
-                            Err(e) => Err(e.to_string()),
-                        },
-                        _ => match rec.deserialize::<DeviceRow>(Some(&headers)) {
-                            Ok(row) => self
-                                .device(
-                                    &DeviceRec {
-                                        protocol: row.protocol,
-                                        ident: row.ident,
-                                        secret_hex: row.secret_hex.filter(|s| !s.is_empty()),
-                                        model: row.model.unwrap_or_default(),
-                                        elder: None,
-                                        heartbeat_s: row.heartbeat_s.unwrap_or(300),
-                                    },
-                                    row.elder_id,
-                                )
-                                .await
-                                .map(|_| ()),
-                            Err(e) => Err(e.to_string()),
-                        },
-                    };
-                    (line, r)
-                }
-                Err(e) => (
-                    e.position().map(|p| p.line()).unwrap_or(0),
-                    Err(e.to_string()),
-                ),
+            let result = match &row.record {
+                Ok(Record::Elder(e)) => self.elder_row(e).await,
+                Ok(Record::Area(a)) => self.area(a).await.map(|_| ()),
+                Ok(Record::Responder(r)) => self.responder_row(r).await,
+                Ok(Record::Device(d)) => self.device(d, d.input.elder_id).await.map(|_| ()),
+                Err(e) => Err(e.clone()),
             };
+            let line = row.line;
             let (action, message) = match &result {
                 Err(e) => ("error", Some(e.clone())),
                 Ok(()) if self.report.created(kind) > created_before => ("create", None),
@@ -364,7 +271,7 @@ impl<'a> Importer<'a> {
             self.report.rows.push(RowOutcome {
                 line,
                 kind: kind.to_string(),
-                name,
+                name: row.name,
                 action: action.to_string(),
                 message,
             });
@@ -372,7 +279,6 @@ impl<'a> Importer<'a> {
                 self.report.errors.push(format!("line {line}: {e}"));
             }
         }
-        Ok(())
     }
 
     fn made_up_id(&mut self) -> i64 {
@@ -380,69 +286,20 @@ impl<'a> Importer<'a> {
         self.made_up
     }
 
-    async fn elder_row(&mut self, row: ElderRow) -> Result<(), String> {
-        let contacts = parse_contacts(row.contacts.as_deref().unwrap_or(""))?;
-        let reference = row.reference.clone().unwrap_or_default();
-        let rec = ElderRec {
-            reference: reference.clone(),
-            name: row.name,
-            phone: row.phone.filter(|s| !s.is_empty()),
-            address: row.address,
-            lat: row.lat,
-            lon: row.lon,
-            grid: row.grid_code.filter(|s| !s.is_empty()),
-            living: row.living,
-            health_notes: row.health_notes.unwrap_or_default(),
-            medications: row.medications.unwrap_or_default(),
-            contacts,
-            key_safe_code: row.key_safe_code.filter(|s| !s.is_empty()),
-            checkin_hours: row.checkin_hours.unwrap_or(24),
-        };
-        let elder_id = self.elder(&rec).await?;
-        if let (Some(protocol), Some(ident)) = (
-            row.device_protocol.filter(|s| !s.is_empty()),
-            row.device_ident.filter(|s| !s.is_empty()),
-        ) {
-            let d = DeviceRec {
-                protocol,
-                ident,
-                secret_hex: row.device_secret_hex.filter(|s| !s.is_empty()),
-                model: row.device_model.unwrap_or_default(),
-                elder: None,
-                heartbeat_s: 300,
-            };
-            self.device(&d, Some(elder_id))
+    async fn elder_row(&mut self, e: &Elder) -> Result<(), String> {
+        let elder_id = self.elder(e).await?;
+        if let Some(d) = &e.device {
+            self.device(d, Some(elder_id))
                 .await
-                .map_err(|e| format!("elder imported, device {}: {e}", d.ident))?;
+                .map_err(|err| format!("elder imported, device {}: {err}", d.input.ident))?;
         }
         Ok(())
     }
 
-    async fn responder_row(&mut self, row: ResponderRow) -> Result<(), String> {
-        let rec = ResponderRec {
-            reference: String::new(),
-            name: row.name,
-            phone: row.phone,
-            kind: row.kind,
-            team: row.team.filter(|s| !s.is_empty()),
-            skills: row
-                .skills
-                .unwrap_or_default()
-                .split(';')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect(),
-            grid: row.grid_code.filter(|s| !s.is_empty()),
-            home_lat: row.home_lat,
-            home_lon: row.home_lon,
-            max_tasks: row.max_tasks.unwrap_or(1),
-            shifts: Vec::new(),
-            password: None,
-        };
-        let id = self.responder(&rec).await?;
-        if rec.kind == "grid_worker"
-            && let Some(code) = &rec.grid
+    async fn responder_row(&mut self, r: &Responder) -> Result<(), String> {
+        let id = self.responder(r).await?;
+        if r.input.kind == ResponderKind::GridWorker
+            && let Some(code) = &r.grid
         {
             self.assign_worker(code, id)
                 .await
@@ -462,17 +319,12 @@ impl<'a> Importer<'a> {
         }
     }
 
-    async fn area(&mut self, a: &AreaRec) -> Result<i64, String> {
+    async fn area(&mut self, a: &Area) -> Result<i64, String> {
         if let Some((id, _, _)) = self.areas.get(&a.code) {
             self.report.bump("areas", false);
             return Ok(*id);
         }
-        let level = AreaLevel::parse(&a.level).ok_or_else(|| {
-            format!(
-                "level {:?} is not district, street, community or grid",
-                a.level
-            )
-        })?;
+        let level = a.level.clone()?;
         let parent_id = match &a.parent {
             None => None,
             Some(p) => Some(
@@ -560,15 +412,13 @@ impl<'a> Importer<'a> {
             .map_err(|e| e.to_string())
     }
 
-    async fn responder(&mut self, r: &ResponderRec) -> Result<i64, String> {
-        let kind = ResponderKind::parse(&r.kind)
-            .ok_or_else(|| format!("unknown responder kind {:?}", r.kind))?;
+    async fn responder(&mut self, r: &Responder) -> Result<i64, String> {
         let grid_id = self.grid_id(r.grid.as_deref())?;
         if let Some(id) = self
             .existing(
                 "SELECT id FROM responders WHERE name = $1 AND phone = $2",
-                &r.name,
-                &r.phone,
+                &r.input.name,
+                &r.input.phone,
             )
             .await?
         {
@@ -576,35 +426,17 @@ impl<'a> Importer<'a> {
             self.responders.insert(r.reference.clone(), id);
             return Ok(id);
         }
-        let input = ResponderInput {
-            name: r.name.clone(),
-            phone: r.phone.clone(),
-            kind,
-            team: r.team.clone(),
-            skills: r.skills.clone(),
-            grid_id,
-            home_lat: r.home_lat,
-            home_lon: r.home_lon,
-            max_tasks: r.max_tasks,
-            shifts: r
-                .shifts
-                .iter()
-                .map(|s| crate::domain::Shift {
-                    weekdays: s.weekdays,
-                    start_min: s.start_min,
-                    end_min: s.end_min,
-                })
-                .collect(),
-            password: r.password.clone(),
-            notify_by: Default::default(),
-        };
+        r.check.clone()?;
         if self.dry_run {
-            crate::store::check_responder(&input).map_err(|e| e.to_string())?;
             let id = self.made_up_id();
             self.report.bump("responders", true);
             self.responders.insert(r.reference.clone(), id);
             return Ok(id);
         }
+        let input = ResponderInput {
+            grid_id,
+            ..r.input.clone()
+        };
         let saved = self
             .store
             .save_responder(None, &input)
@@ -617,20 +449,13 @@ impl<'a> Importer<'a> {
         Ok(saved.id)
     }
 
-    async fn elder(&mut self, e: &ElderRec) -> Result<i64, String> {
-        let living: LivingSituation =
-            serde_json::from_value(serde_json::Value::String(e.living.clone())).map_err(|_| {
-                format!(
-                    "living {:?} is not alone, empty_nest, three_no or with_family",
-                    e.living
-                )
-            })?;
+    async fn elder(&mut self, e: &Elder) -> Result<i64, String> {
         let grid_id = self.grid_id(e.grid.as_deref())?;
         if let Some(id) = self
             .existing(
                 "SELECT id FROM elders WHERE name = $1 AND address = $2",
-                &e.name,
-                &e.address,
+                &e.input.name,
+                &e.input.address,
             )
             .await?
         {
@@ -638,36 +463,17 @@ impl<'a> Importer<'a> {
             self.elders.insert(e.reference.clone(), id);
             return Ok(id);
         }
-        let input = ElderInput {
-            name: e.name.clone(),
-            phone: e.phone.clone(),
-            address: e.address.clone(),
-            lat: e.lat,
-            lon: e.lon,
-            grid_id,
-            living,
-            health_notes: e.health_notes.clone(),
-            medications: e.medications.clone(),
-            contacts: e
-                .contacts
-                .iter()
-                .map(|c| Contact {
-                    name: c.name.clone(),
-                    relation: c.relation.clone(),
-                    phone: c.phone.clone(),
-                    key_holder: c.key_holder,
-                })
-                .collect(),
-            key_safe_code: e.key_safe_code.clone(),
-            checkin_hours: e.checkin_hours,
-        };
+        e.check.clone()?;
         if self.dry_run {
-            crate::store::check_elder(&input).map_err(|e| e.to_string())?;
             let id = self.made_up_id();
             self.report.bump("elders", true);
             self.elders.insert(e.reference.clone(), id);
             return Ok(id);
         }
+        let input = ElderInput {
+            grid_id,
+            ..e.input.clone()
+        };
         let saved = self
             .store
             .save_elder(None, &input)
@@ -680,30 +486,25 @@ impl<'a> Importer<'a> {
         Ok(saved.id)
     }
 
-    async fn device(&mut self, d: &DeviceRec, elder_id: Option<i64>) -> Result<i64, String> {
+    async fn device(&mut self, d: &Device, elder_id: Option<i64>) -> Result<i64, String> {
         if let Some(c) = self
             .store
-            .device_credentials(&d.protocol, d.ident.trim())
+            .device_credentials(&d.input.protocol, d.input.ident.trim())
             .await
             .map_err(|e| e.to_string())?
         {
             self.report.bump("devices", false);
             return Ok(c.device_id);
         }
-        let input = DeviceInput {
-            protocol: d.protocol.clone(),
-            ident: d.ident.clone(),
-            secret_hex: d.secret_hex.clone(),
-            model: d.model.clone(),
-            elder_id,
-            enabled: true,
-            heartbeat_s: d.heartbeat_s,
-        };
+        d.check.clone()?;
         if self.dry_run {
-            crate::store::check_device(true, &input).map_err(|e| e.to_string())?;
             self.report.bump("devices", true);
             return Ok(self.made_up_id());
         }
+        let input = DeviceInput {
+            elder_id,
+            ..d.input.clone()
+        };
         let saved = self
             .store
             .save_device(None, &input)
@@ -714,118 +515,7 @@ impl<'a> Importer<'a> {
     }
 }
 
-fn parse_contacts(text: &str) -> Result<Vec<ContactRec>, String> {
-    text.split(';')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|entry| {
-            let parts: Vec<&str> = entry.split('|').map(str::trim).collect();
-            match parts.as_slice() {
-                [name, relation, phone, rest @ ..] if rest.len() <= 1 => Ok(ContactRec {
-                    name: name.to_string(),
-                    relation: relation.to_string(),
-                    phone: phone.to_string(),
-                    key_holder: rest.first().is_some_and(|k| *k == "key"),
-                }),
-                _ => Err(format!(
-                    "contact {entry:?} is not name|relation|phone or name|relation|phone|key"
-                )),
-            }
-        })
-        .collect()
-}
-
-#[derive(Deserialize)]
-struct ElderRow {
-    #[serde(rename = "ref", default)]
-    reference: Option<String>,
-    name: String,
-    #[serde(default)]
-    phone: Option<String>,
-    address: String,
-    lat: f64,
-    lon: f64,
-    living: String,
-    #[serde(default)]
-    grid_code: Option<String>,
-    #[serde(default)]
-    health_notes: Option<String>,
-    #[serde(default)]
-    medications: Option<String>,
-    #[serde(default)]
-    key_safe_code: Option<String>,
-    #[serde(default)]
-    checkin_hours: Option<i64>,
-    #[serde(default)]
-    contacts: Option<String>,
-    #[serde(default)]
-    device_protocol: Option<String>,
-    #[serde(default)]
-    device_ident: Option<String>,
-    #[serde(default)]
-    device_secret_hex: Option<String>,
-    #[serde(default)]
-    device_model: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct AreaRow {
-    code: String,
-    level: String,
-    name: String,
-    #[serde(default)]
-    parent_code: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ResponderRow {
-    name: String,
-    phone: String,
-    kind: String,
-    home_lat: f64,
-    home_lon: f64,
-    #[serde(default)]
-    team: Option<String>,
-    #[serde(default)]
-    skills: Option<String>,
-    #[serde(default)]
-    grid_code: Option<String>,
-    #[serde(default)]
-    max_tasks: Option<i64>,
-}
-
-#[derive(Deserialize)]
-struct DeviceRow {
-    protocol: String,
-    ident: String,
-    #[serde(default)]
-    secret_hex: Option<String>,
-    #[serde(default)]
-    model: Option<String>,
-    #[serde(default)]
-    elder_id: Option<i64>,
-    #[serde(default)]
-    heartbeat_s: Option<i64>,
-}
-
 /// Generates a dataset and imports it (for `onekey demo` and the load harness).
 pub async fn import_dataset(store: &Store, dataset: &Dataset) -> anyhow::Result<ImportReport> {
     import_text(store, &serde_json::to_string(dataset)?).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn contacts_parse_and_bad_ones_are_named() {
-        let c =
-            parse_contacts("罗志强|儿子|13900000000|key; 王婷|邻居|13700000000").expect("parse");
-        assert_eq!(c.len(), 2);
-        assert!(c[0].key_holder);
-        assert!(!c[1].key_holder);
-        assert_eq!(c[1].relation, "邻居");
-        let err = parse_contacts("only-a-name").expect_err("bad contact");
-        assert!(err.contains("only-a-name"), "{err}");
-    }
 }
