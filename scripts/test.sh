@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test suite: makes sure PostgreSQL, Mosquitto and (for the browser tests) Chromium are there and
+# The test suite: makes sure PostgreSQL, Mosquitto, promtool, openssl and (for the browser tests) Chromium are there and
 # running, then runs every test of the workspace. Safe to run again; installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +42,11 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   as_root mosquitto -d -c /etc/mosquitto/mosquitto.conf
   sleep 1
 fi
+
+# promtool checks the shipped alert rules (tests/deploy_files.rs); openssl makes the TLS tests'
+# certificates.
+command -v promtool >/dev/null 2>&1 || { log "installing prometheus (promtool)"; apt_install prometheus; }
+command -v openssl >/dev/null 2>&1 || { log "installing openssl"; apt_install openssl; }
 
 # The protocol peers: an SMPP SMS centre (node-smpp) and the volunteers' app (paho-mqtt).
 tests/peers/setup.sh

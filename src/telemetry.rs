@@ -185,4 +185,38 @@ fn describe() {
         "onekey_responder_pushes_total",
         "Pushes published to responders' apps"
     );
+    describe_gauge!(
+        "onekey_outbox_pending",
+        "Notifications waiting to be sent, by channel (push, sms, webhook)"
+    );
+    describe_counter!(
+        "onekey_tls_handshake_failures_total",
+        "TLS handshakes that failed or timed out, by listener and reason"
+    );
+    zero_series();
+}
+
+/// The series the shipped alert rules (`deploy/prometheus/`) read, at 0 from the start: an
+/// alert on `increase(…)` then has a series before the first failure, and a dashboard shows 0
+/// rather than "no data".
+fn zero_series() {
+    for clock in ["ack", "accept", "on_scene", "done"] {
+        metrics::counter!("onekey_dispatch_sla_breaches_total", "clock" => clock).absolute(0);
+    }
+    for reason in crate::dispatch::EscalationReason::ALL {
+        metrics::counter!("onekey_dispatch_escalations_total", "reason" => reason.as_str())
+            .absolute(0);
+    }
+    for protocol in ["native", "gt06", "watch", "h02", "sia", "mqtt"] {
+        metrics::counter!("onekey_acks_withheld_total", "protocol" => protocol).absolute(0);
+    }
+    for op in ["batch_commit", "commit", "status_flush"] {
+        metrics::counter!("onekey_store_errors_total", "op" => op).absolute(0);
+    }
+    for to in ["sms", "operator"] {
+        metrics::counter!("onekey_notification_fallbacks_total", "to" => to).absolute(0);
+    }
+    metrics::counter!("onekey_events_quarantined_total").absolute(0);
+    metrics::counter!("onekey_silent_devices_total").absolute(0);
+    metrics::gauge!("onekey_intake_queue_depth").set(0.0);
 }

@@ -51,6 +51,14 @@ pub fn acceptor(settings: &TlsSettings) -> anyhow::Result<Option<TlsAcceptor>> {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .context("the certificate and private key do not go together")?;
+    let listeners = settings.devices.iter().map(String::as_str);
+    for listener in listeners.chain(settings.web.then_some("http")) {
+        for reason in ["failed", "timeout"] {
+            metrics::counter!("onekey_tls_handshake_failures_total",
+                "listener" => listener.to_string(), "reason" => reason)
+            .absolute(0);
+        }
+    }
     Ok(Some(TlsAcceptor::from(Arc::new(config))))
 }
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,35 +14,6 @@ use onekey_sim::native::{NativeDevice, demo_key};
 use tokio::net::TcpStream;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// A self-signed certificate for `localhost` and 127.0.0.1: (certificate, key) PEM files.
-fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let out = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("run openssl (Debian package openssl)");
-    assert!(
-        out.status.success(),
-        "openssl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (cert, key)
-}
 
 fn connector(cert: &Path) -> tokio_rustls::TlsConnector {
     use rustls::pki_types::CertificateDer;
@@ -63,7 +34,7 @@ fn connector(cert: &Path) -> tokio_rustls::TlsConnector {
 #[tokio::test]
 async fn the_web_port_and_a_device_listener_speak_tls_and_turn_plain_clients_away() {
     let certs = tempfile::tempdir().unwrap();
-    let (cert, key) = certificate(certs.path());
+    let (cert, key) = common::certificate(certs.path());
     let (cert_s, key_s) = (cert.display().to_string(), key.display().to_string());
     let db = Db::sqlite();
     let server = TestServer::start(

@@ -281,6 +281,17 @@ pub enum EscalationReason {
 }
 
 impl EscalationReason {
+    /// Every reason.
+    pub const ALL: [EscalationReason; 7] = [
+        EscalationReason::NoResponder,
+        EscalationReason::AckOverdue,
+        EscalationReason::AcceptOverdue,
+        EscalationReason::NotOnScene,
+        EscalationReason::Overdue,
+        EscalationReason::OperatorRequest,
+        EscalationReason::AlarmAfterCancel,
+    ];
+
     /// Stable name (the incident's `attention` when an operator is needed).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -345,8 +345,26 @@ pub fn spawn_supervisor(
             if let Err(e) = supervise_once(&ctx).await {
                 tracing::warn!(error = %e, "running notification fallbacks failed");
             }
+            gauge_backlog(&ctx).await;
         }
     })
+}
+
+/// `onekey_outbox_pending{channel}`: notifications waiting to be sent, every channel (0 included,
+/// so an alert on the backlog always has a series to read).
+async fn gauge_backlog(ctx: &RelayContext) {
+    match ctx.store.outbox_backlog().await {
+        Ok(backlog) => {
+            for channel in ["push", "sms", "webhook"] {
+                let n = backlog
+                    .iter()
+                    .find(|(c, _)| c == channel)
+                    .map_or(0, |(_, n)| *n);
+                metrics::gauge!("onekey_outbox_pending", "channel" => channel).set(n as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the outbox backlog"),
+    }
 }
 
 /// Claims due fallbacks and runs each once; returns how many ran.

@@ -80,6 +80,10 @@ pub fn start(
         warmup: settings.traffic_warmup,
     });
     let every = Duration::from_millis(settings.traffic_window_ms.max(100));
+    // Every protocol starts "not quiet", so the alert on this gauge has a series from the start.
+    for protocol in ["native", "gt06", "watch", "h02", "sia", "mqtt"] {
+        metrics::gauge!("onekey_traffic_quiet", "scope" => "protocol", "name" => protocol).set(0.0);
+    }
     tokio::spawn(async move {
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
