@@ -1,4 +1,5 @@
-//! The command line: `onekey serve | migrate | import <file>` (the demo is `onekey-sim demo`).
+//! The command line: `onekey serve | migrate | import <file> | backup <file>` (the demo is
+//! `onekey-sim demo`).
 
 use std::path::PathBuf;
 
@@ -35,6 +36,11 @@ pub enum Command {
         /// `onekey-dataset/1` JSON (from `onekey-sim dataset`) or a CSV of one kind.
         file: PathBuf,
     },
+    /// Copy a SQLite database, consistently, while the server runs (PostgreSQL: use its tools).
+    Backup {
+        /// The copy (must not exist). Restoring it needs the same secrets key.
+        file: PathBuf,
+    },
 }
 
 /// Runs the command line; returns the error to print on failure.
@@ -52,6 +58,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = crate::app::open_store(&config).await?;
             store.close().await;
             println!("migrations applied");
+            Ok(())
+        }
+        Command::Backup { file } => {
+            let store = crate::app::open_store(&config).await?;
+            let copied = store.backup_to(&file).await;
+            store.close().await;
+            let bytes = copied?;
+            println!(
+                "backed up to {} ({bytes} bytes); keep the secrets key with your key backups, \
+                 not beside this copy",
+                file.display()
+            );
             Ok(())
         }
         Command::Import { file } => {

@@ -214,3 +214,92 @@ async fn a_database_that_can_lose_commits_is_refused_unless_allowed() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_online_backup_holds_every_alarm_acked_before_it_and_restores_with_the_key() {
+    let db = Db::sqlite();
+    let server = TestServer::start(&db, &[]).await;
+    let mut elders = Vec::new();
+    for id in 1..=20u64 {
+        elders.push(
+            server
+                .register_native_device(8000 + id, &demo_key(8000 + id))
+                .await
+                .0,
+        );
+    }
+    let sos = |id: u64| {
+        let addr = server.addr("device_tcp");
+        async move {
+            let mut d = NativeDevice::connect(&addr, 8000 + id, demo_key(8000 + id))
+                .await
+                .expect("connect");
+            let (_, reply) = d.alarm(AlarmKind::Sos, None, WAIT).await.expect("ACK");
+            assert!(matches!(reply.message, Message::Ack(a) if a.status == AckStatus::Stored));
+        }
+    };
+    for id in 1..=10 {
+        sos(id).await;
+    }
+    // The backup runs beside the server while ten more elders call.
+    let copy = db_dir(&db).join("backup.db");
+    let backup = tokio::process::Command::new(env!("CARGO_BIN_EXE_onekey"))
+        .arg("backup")
+        .arg(&copy)
+        .current_dir(server.path())
+        .env("ONEKEY_DATABASE_URL", db.url())
+        .env("ONEKEY_LOG", "warn")
+        .output();
+    let during = async {
+        for id in 11..=20 {
+            sos(id).await;
+        }
+    };
+    let (out, ()) = tokio::join!(backup, during);
+    let out = out.expect("run onekey backup");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("backed up to"));
+    // A second backup to the same file is refused rather than overwriting it.
+    let again = tokio::process::Command::new(env!("CARGO_BIN_EXE_onekey"))
+        .arg("backup")
+        .arg(&copy)
+        .env("ONEKEY_DATABASE_URL", db.url())
+        .output()
+        .await
+        .expect("run onekey backup");
+    assert!(!again.status.success());
+    server.stop().await;
+
+    // Restored with the original key: the first ten alarms are there, and devices log in.
+    let key_file = db_dir(&db).join("onekey.db.key").display().to_string();
+    let restored = TestServer::start(
+        &Db::Url(format!("sqlite://{}", copy.display())),
+        &[("ONEKEY_SECRETS_KEY_FILE", key_file.as_str())],
+    )
+    .await;
+    let incidents = restored.incidents().await;
+    for elder in &elders[..10] {
+        assert!(
+            incidents.iter().any(|i| i["elder_id"] == *elder),
+            "elder {elder}'s ACKed alarm is missing from the backup"
+        );
+    }
+    let mut d = NativeDevice::connect(&restored.addr("device_tcp"), 8001, demo_key(8001))
+        .await
+        .expect("connect");
+    d.hello(WAIT)
+        .await
+        .expect("the sealed device key opens with the same key");
+    restored.stop().await;
+}
+
+fn db_dir(db: &Db) -> std::path::PathBuf {
+    match db {
+        Db::Sqlite(dir) => dir.path().to_path_buf(),
+        _ => panic!("a SQLite database"),
+    }
+}

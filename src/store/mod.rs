@@ -11,6 +11,7 @@
 
 mod accounts;
 mod audit;
+mod backup;
 mod device_log;
 mod directory;
 mod dispatch;
