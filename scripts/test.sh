@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test suite: makes sure PostgreSQL, Mosquitto, promtool, openssl and (for the browser tests) Chromium are there and
-# running, then runs every test of the workspace. Safe to run again; installs only what is missing.
+# The test suite: makes sure PostgreSQL, Mosquitto, promtool, openssl, haproxy, cargo-deb and (for
+# the browser tests) Chromium are there and running, then runs every test of the workspace. Safe to
+# run again; installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,6 +48,12 @@ fi
 # certificates.
 command -v promtool >/dev/null 2>&1 || { log "installing prometheus (promtool)"; apt_install prometheus; }
 command -v openssl >/dev/null 2>&1 || { log "installing openssl"; apt_install openssl; }
+# The deployment files (tests/deploy_files.rs): HAProxy's own config check, systemd-analyze for the
+# unit, cargo-deb for the package.
+command -v haproxy >/dev/null 2>&1 || { log "installing haproxy"; apt_install haproxy; }
+command -v systemd-analyze >/dev/null 2>&1 || { log "installing systemd (systemd-analyze)"; apt_install systemd; }
+command -v dpkg-deb >/dev/null 2>&1 || { log "installing dpkg"; apt_install dpkg; }
+cargo deb --version >/dev/null 2>&1 || { log "installing cargo-deb"; cargo install cargo-deb --version 3.8.0 --locked; }
 
 # The protocol peers: an SMPP SMS centre (node-smpp) and the volunteers' app (paho-mqtt).
 tests/peers/setup.sh

@@ -145,3 +145,130 @@ async fn every_metric_the_alerts_and_dashboard_read_exists_on_a_running_server()
     );
     server.stop().await;
 }
+
+fn run(cmd: &mut std::process::Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{cmd:?}:\n{text}");
+    text
+}
+
+#[test]
+fn the_debian_package_holds_the_binary_unit_config_and_migrations() {
+    // cargo-deb packages `target/release/onekey`; a release build is minutes on two cores, so
+    // the test packages the binary it was built with, placed where cargo-deb looks for it.
+    let work = tempfile::tempdir().unwrap();
+    let release = work.path().join("target/release");
+    std::fs::create_dir_all(&release).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_onekey"), release.join("onekey")).unwrap();
+    let deb = work.path().join("onekey.deb");
+    run(std::process::Command::new("cargo")
+        .args(["deb", "--no-build", "--fast", "-o"])
+        .arg(&deb)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CARGO_TARGET_DIR", work.path().join("target")));
+
+    let contents = run(std::process::Command::new("dpkg-deb").arg("-c").arg(&deb));
+    for path in [
+        "./usr/bin/onekey",
+        "./usr/lib/systemd/system/onekey.service",
+        "./etc/onekey/onekey.toml",
+        "./usr/share/onekey/migrations/sqlite/0001_core.sql",
+        "./usr/share/onekey/migrations/postgres/0008_sealed_secrets.sql",
+        "./usr/share/onekey/haproxy/onekey.cfg",
+        "./usr/share/onekey/prometheus/onekey-alerts.yml",
+        "./usr/share/onekey/grafana/onekey-dashboard.json",
+        "./usr/share/doc/onekey/deploy.md",
+    ] {
+        assert!(
+            contents.lines().any(|l| l.ends_with(path)),
+            "{path} missing:\n{contents}"
+        );
+    }
+    let migrations =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres"))
+            .unwrap()
+            .count();
+    let packaged = contents
+        .lines()
+        .filter(|l| l.contains("/migrations/postgres/") && l.ends_with(".sql"))
+        .count();
+    assert_eq!(
+        packaged, migrations,
+        "every PostgreSQL migration is packaged"
+    );
+    let info = run(std::process::Command::new("dpkg-deb").arg("-I").arg(&deb));
+    assert!(info.contains("Package: onekey"), "{info}");
+    assert!(info.contains("Depends: adduser"), "{info}");
+
+    // The maintainer scripts: the service user and key, and the unit enabled.
+    let control = work.path().join("control");
+    run(std::process::Command::new("dpkg-deb")
+        .arg("-e")
+        .arg(&deb)
+        .arg(&control));
+    let postinst = std::fs::read_to_string(control.join("postinst")).unwrap();
+    assert!(postinst.contains("adduser --system"), "{postinst}");
+    assert!(postinst.contains("/etc/onekey/secrets.key"), "{postinst}");
+    assert!(
+        postinst.contains("deb-systemd-helper enable onekey.service"),
+        "{postinst}"
+    );
+    run(std::process::Command::new("sh")
+        .arg("-n")
+        .arg(control.join("postinst")));
+    let conffiles = std::fs::read_to_string(control.join("conffiles")).unwrap();
+    assert!(conffiles.contains("/etc/onekey/onekey.toml"));
+
+    // The packaged binary runs, and the packaged unit passes systemd's checks (its ExecStart
+    // pointed at the unpacked binary) with a low exposure score.
+    let root = work.path().join("root");
+    run(std::process::Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(&deb)
+        .arg(&root));
+    let version = run(std::process::Command::new(root.join("usr/bin/onekey")).arg("--version"));
+    assert!(version.starts_with("onekey "), "{version}");
+    let unit = std::fs::read_to_string(root.join("usr/lib/systemd/system/onekey.service")).unwrap();
+    let units = work.path().join("units");
+    std::fs::create_dir_all(&units).unwrap();
+    std::fs::write(
+        units.join("onekey.service"),
+        unit.replace(
+            "/usr/bin/onekey",
+            &root.join("usr/bin/onekey").display().to_string(),
+        ),
+    )
+    .unwrap();
+    run(std::process::Command::new("systemd-analyze")
+        .args(["verify", "./onekey.service"])
+        .current_dir(&units));
+    let security = run(std::process::Command::new("systemd-analyze")
+        .args(["security", "--offline=true", "./onekey.service"])
+        .current_dir(&units));
+    let exposure: f64 = security
+        .lines()
+        .find_map(|l| {
+            l.split("Overall exposure level for onekey.service: ")
+                .nth(1)
+        })
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in:\n{security}"));
+    assert!(exposure <= 2.0, "exposure {exposure}:\n{security}");
+}
+
+#[test]
+fn the_documented_haproxy_configuration_is_valid() {
+    let out = run(std::process::Command::new("haproxy")
+        .arg("-c")
+        .arg("-f")
+        .arg(deploy("haproxy/onekey.cfg")));
+    assert!(out.contains("Configuration file is valid"), "{out}");
+}
