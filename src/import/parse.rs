@@ -407,11 +407,12 @@ fn csv_file(text: &str) -> Result<CsvFile, ParseError> {
     let label_column = ["name", "code", "ident"]
         .iter()
         .find_map(|c| headers.iter().position(|h| h == *c));
+    let mut lines = Lines::new(text);
     let mut rows = Vec::new();
     for record in reader.records() {
         let row = match record {
             Ok(rec) => CsvRow {
-                line: rec.position().map(|p| p.line()).unwrap_or(0),
+                line: lines.at(rec.position()),
                 name: label_column
                     .and_then(|i| rec.get(i))
                     .unwrap_or_default()
@@ -419,7 +420,7 @@ fn csv_file(text: &str) -> Result<CsvFile, ParseError> {
                 record: csv_record(kind, &rec, &headers),
             },
             Err(e) => CsvRow {
-                line: e.position().map(|p| p.line()).unwrap_or(0),
+                line: lines.at(e.position()),
                 name: String::new(),
                 record: Err(e.to_string()),
             },
@@ -427,6 +428,56 @@ fn csv_file(text: &str) -> Result<CsvFile, ParseError> {
         rows.push(row);
     }
     Ok(CsvFile { kind, rows })
+}
+
+/// Line numbers of CSV records as an editor shows them.
+///
+/// The CSV reader numbers a record by where it started reading it: before the blank lines it
+/// skipped and, after a `\r\n`, before the `\n`; and it counts only `\n`, though it takes a lone
+/// `\r` for a line end too. So with CRLF line ends every row was said to be on the line above,
+/// the first one on the header's. Here a record's line is 1 + the line ends (`\r\n`, `\n` or
+/// `\r`) before its first byte.
+struct Lines<'a> {
+    text: &'a [u8],
+    /// Bytes counted so far.
+    at: usize,
+    /// The line that byte `at` is on.
+    line: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Lines<'a> {
+        Lines {
+            text: text.as_bytes(),
+            at: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of the record the reader began at `pos` (records come in order).
+    fn at(&mut self, pos: Option<&csv::Position>) -> u64 {
+        let Some(pos) = pos else { return 0 };
+        let from = usize::try_from(pos.byte())
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
+        if from < self.at {
+            (self.at, self.line) = (0, 1);
+        }
+        let start = self.text[from..]
+            .iter()
+            .position(|b| !matches!(b, b'\r' | b'\n'))
+            .map_or(self.text.len(), |i| from + i);
+        for i in self.at..start {
+            let line_end = match self.text[i] {
+                b'\r' => true,
+                b'\n' => i == 0 || self.text[i - 1] != b'\r',
+                _ => false,
+            };
+            self.line += u64::from(line_end);
+        }
+        self.at = start;
+        self.line
+    }
 }
 
 fn csv_record(
@@ -438,8 +489,12 @@ fn csv_record(
         rec: &csv::StringRecord,
         headers: &csv::StringRecord,
     ) -> Result<T, String> {
+        // Without the reader's position, whose line is the reader's (see `Lines`).
         rec.deserialize::<T>(Some(headers))
-            .map_err(|e| e.to_string())
+            .map_err(|e| match e.kind() {
+                csv::ErrorKind::Deserialize { err, .. } => format!("CSV deserialize error: {err}"),
+                _ => e.to_string(),
+            })
     }
     let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
     match kind {
@@ -693,7 +748,7 @@ mod tests {
 
         assert_eq!(
             message(&f.rows[1]),
-            "CSV deserialize error: record 2 (line: 3, byte: 179): field 2: invalid float literal"
+            "CSV deserialize error: field 2: invalid float literal"
         );
         assert_eq!(
             message(&f.rows[2]),
@@ -719,6 +774,37 @@ mod tests {
                 .as_ref()
                 .is_err_and(|e| e.starts_with("unknown protocol \"pager\"")),
             "{check:?}"
+        );
+    }
+
+    /// Found by the fuzz target: a lone `\r` ends a record but not, for the CSV reader, a line.
+    #[test]
+    fn rows_are_numbered_by_their_own_line_whatever_the_line_ends() {
+        let lines = |text: &str| -> Vec<u64> { csv(text).rows.iter().map(|r| r.line).collect() };
+        assert_eq!(lines("kind\r7"), [2]);
+        assert_eq!(
+            lines("code,level,name\r\nA,district,a\r\nB,district,b\r\n"),
+            [2, 3]
+        );
+        assert_eq!(
+            lines("code,level,name\rA,district,a\rB,district,b\r"),
+            [2, 3]
+        );
+        assert_eq!(
+            lines("\n\ncode,level,name\n\nA,district,a\n\n  \nB,district,b\r\n\r\nC\n"),
+            [5, 7, 8, 10]
+        );
+        // A quoted field's line ends are lines too.
+        assert_eq!(
+            lines("code,level,name\nA,district,\"a\r\nb\"\nB,x,y\n"),
+            [2, 4]
+        );
+        // A row refused for its fields says its own line, and no other.
+        let f = csv("code,level,name\r\nA,district\r\n");
+        assert_eq!(f.rows[0].line, 2);
+        assert_eq!(
+            message(&f.rows[0]),
+            "CSV deserialize error: expected field, but got end of row"
         );
     }
 
