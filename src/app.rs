@@ -195,6 +195,16 @@ pub async fn serve(
     let mqtt = start_mqtt(&config, &gateway, &broker, &shutdown, &mut addrs).await?;
 
     let responders = ResponderHub::new(4096);
+    // Several instances on one PostgreSQL: follow the others' commits (SQLite has one server).
+    let follower = (store.backend() == crate::store::Backend::Postgres).then(|| {
+        crate::notify::follow::spawn(
+            config.database_url.clone(),
+            store.clone(),
+            hub.clone(),
+            responders.clone(),
+            shutdown.child_token(),
+        )
+    });
     let outbox = Outbox::new();
     let relay_ctx = RelayContext {
         store: store.clone(),
@@ -327,6 +337,9 @@ pub async fn serve(
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), supervisor).await;
+    if let Some(follower) = follower {
+        let _ = tokio::time::timeout(Duration::from_secs(5), follower).await;
+    }
     match tokio::time::timeout(Duration::from_secs(5), http_task).await {
         Ok(Ok(Err(e))) => tracing::warn!(error = %e, "http server error"),
         Err(_) => tracing::warn!("http connections still open after 5 s; closing"),

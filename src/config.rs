@@ -83,9 +83,35 @@ pub struct Config {
 }
 
 /// A setting never shown in logs or `Debug` output.
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Serialize, PartialEq, Eq)]
 #[serde(transparent)]
 pub struct Redacted(pub String);
+
+impl<'de> Deserialize<'de> for Redacted {
+    /// A string; or, as the environment provider reads a key made only of decimal digits, a
+    /// number, given back its leading zeros (keys are 64 digits).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Redacted;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string (quote a key made only of digits)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Redacted, E> {
+                Ok(Redacted(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Redacted, E> {
+                Ok(Redacted(format!("{v:064}")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Redacted, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::custom("a key is not a negative number"))
+                    .and_then(|v| self.visit_u64(v))
+            }
+        }
+        d.deserialize_any(Text)
+    }
+}
 
 impl std::fmt::Debug for Redacted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -413,6 +439,18 @@ mod tests {
             assert_eq!(c.dispatch.policy.emergency.sla.ack_s, Some(60));
             assert_eq!(listener(&c.gt06_addr), None);
             assert_eq!(listener(&c.device_addr), Some("0.0.0.0:7700"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own error type
+    fn a_secrets_key_of_digits_only_keeps_its_leading_zeros() {
+        figment::Jail::expect_with(|jail| {
+            let key = format!("{:064}", 42);
+            jail.set_env("ONEKEY_SECRETS_KEY", &key);
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.secrets_key.map(|k| k.0), Some(key));
             Ok(())
         });
     }

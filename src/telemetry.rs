@@ -193,6 +193,10 @@ fn describe() {
         "onekey_tls_handshake_failures_total",
         "TLS handshakes that failed or timed out, by listener and reason"
     );
+    describe_counter!(
+        "onekey_commit_notifications_total",
+        "PostgreSQL NOTIFYs of commits (any instance's) that woke this instance's streams"
+    );
     zero_series();
 }
 

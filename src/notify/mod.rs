@@ -5,6 +5,7 @@
 pub mod channels;
 pub mod console;
 pub mod devices;
+pub mod follow;
 pub mod inbound;
 pub mod outbox;
 pub mod receipts;

@@ -32,6 +32,15 @@ impl ResponderHub {
         }
     }
 
+    /// Hands on push notifications another instance committed (`follow.rs`); not counted again.
+    pub fn relay(&self, notifications: &[Notification]) {
+        for n in notifications {
+            if n.channel == crate::store::Channel::Push {
+                let _ = self.tx.send(Arc::new(n.clone()));
+            }
+        }
+    }
+
     /// A new subscription; take it *before* reading the catch-up from the store.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Notification>> {
         self.tx.subscribe()

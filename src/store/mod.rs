@@ -277,9 +277,15 @@ impl Store {
     }
 }
 
+/// The PostgreSQL channel every transaction that appends incident events or push notifications
+/// notifies on commit; each instance listens and its streams catch up (`notify/follow.rs`).
+pub const COMMITS_CHANNEL: &str = "onekey_commits";
+
 /// Begins a transaction in which incident events will be appended. On PostgreSQL it takes a
 /// transaction-scoped advisory lock so that incident events commit in id order: the console's
-/// catch-up (`id > last seen`) then never skips an event that committed late.
+/// catch-up (`id > last seen`) then never skips an event that committed late. In the same round
+/// trip it queues a `NOTIFY` on [`COMMITS_CHANNEL`], which PostgreSQL delivers to every listening
+/// instance when (and only if) the transaction commits.
 pub(crate) async fn begin_ordered(
     pool: &AnyPool,
     backend: Backend,
@@ -287,7 +293,7 @@ pub(crate) async fn begin_ordered(
     let mut tx = pool.begin().await?;
     match backend {
         Backend::Postgres => {
-            sqlx::query("SELECT pg_advisory_xact_lock(1249)")
+            sqlx::query("SELECT pg_advisory_xact_lock(1249), pg_notify('onekey_commits', '')")
                 .execute(&mut *tx)
                 .await?;
         }

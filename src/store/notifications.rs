@@ -513,6 +513,33 @@ impl Store {
         rows(&found)
     }
 
+    /// Every responder's push notifications with an id above `after`, oldest first: what an
+    /// instance's app streams learn of pushes another instance committed.
+    pub async fn push_notifications_since(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Notification>> {
+        let found = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM notifications WHERE channel = 'push' AND id > $1 \
+             ORDER BY id LIMIT $2"
+        ))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows(&found)
+    }
+
+    /// The newest push notification id (where an instance starts following pushes).
+    pub async fn last_push_id_of_all(&self) -> StoreResult<i64> {
+        let row =
+            sqlx::query("SELECT COALESCE(MAX(id), 0) FROM notifications WHERE channel = 'push'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(row.try_get(0)?)
+    }
+
     /// The newest push notification id of a responder (where a fresh app stream starts).
     pub async fn last_push_id(&self, responder_id: i64) -> StoreResult<i64> {
         let row = sqlx::query(

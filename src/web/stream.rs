@@ -44,6 +44,17 @@ pub struct StreamParams {
 
 const CATCH_UP_PAGE: i64 = 500;
 
+/// How long a stream waits for its own instance's publication of a commit it was told of before
+/// it reads the commit from the store.
+const BEHIND_GRACE: Duration = Duration::from_millis(20);
+
+async fn sleep_until(behind: Option<(i64, tokio::time::Instant)>) {
+    match behind {
+        Some((_, at)) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Live incident events (`text/event-stream`). Each event: `id: <event id>`, `event: incident`,
 /// `data: <IncidentEvent JSON>`.
 #[utoipa::path(get, path = "/stream", tag = "incidents", params(StreamParams),
@@ -66,6 +77,8 @@ async fn stream(
     };
     let feed = Feed {
         store: app.store.clone(),
+        committed: app.hub.committed(),
+        behind: None,
         live,
         last_id,
         backlog: VecDeque::new(),
@@ -175,6 +188,10 @@ struct Guarded(#[allow(dead_code)] tokio_util::sync::DropGuard, Feed);
 
 struct Feed {
     store: Store,
+    /// How far the log has grown on any instance: behind it, catch up from the store.
+    committed: tokio::sync::watch::Receiver<i64>,
+    /// Events up to this id are committed but not yet seen here; read the store at the instant.
+    behind: Option<(i64, tokio::time::Instant)>,
     live: broadcast::Receiver<Arc<IncidentEvent>>,
     last_id: i64,
     backlog: VecDeque<IncidentEvent>,
@@ -214,6 +231,23 @@ impl Feed {
             let received = tokio::select! {
                 _ = self.shutdown.cancelled() => return None,
                 received = self.live.recv() => received,
+                Ok(()) = self.committed.changed() => {
+                    // The log grew. This instance's own commits arrive on `live` a moment
+                    // later; what is still missing after a short grace was committed by another
+                    // instance, and is read from the store.
+                    let target = *self.committed.borrow_and_update();
+                    if target > self.last_id {
+                        self.behind = Some((target, tokio::time::Instant::now() + BEHIND_GRACE));
+                    }
+                    continue;
+                }
+                _ = sleep_until(self.behind), if self.behind.is_some() => {
+                    if self.behind.is_some_and(|(target, _)| target > self.last_id) {
+                        self.catch_up = true;
+                    }
+                    self.behind = None;
+                    continue;
+                }
             };
             match received {
                 Ok(event) if event.id <= self.last_id => continue,

@@ -1,0 +1,125 @@
+//! Following the commits of every instance on one PostgreSQL database. Each transaction that
+//! appends incident events or push notifications queues a `NOTIFY onekey_commits`
+//! (`store::begin_ordered`), delivered by PostgreSQL on commit to every listening connection. This
+//! instance's follower wakes on it (and once a second regardless, for a notification lost while
+//! its connection was down), reads how far the log has grown and what pushes were added, and hands
+//! that to the local hubs: consoles then catch up from the store in id order, apps get their
+//! pushes. Events this instance committed itself reach its hubs directly, without the wait.
+//!
+//! PostgreSQL rather than the broker: the notification is part of the commit (never sent for a
+//! transaction that rolls back, never before its rows are visible), needs nothing besides the
+//! database every instance already has, and carries no data (the store stays the one truth).
+
+use std::time::Duration;
+
+use sqlx::postgres::PgListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::{ConsoleHub, ResponderHub};
+use crate::store::{COMMITS_CHANNEL, Store};
+
+const SAFETY_POLL: Duration = Duration::from_secs(1);
+const PAGE: i64 = 500;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Starts following `url`'s commits; returns the task (it ends at `shutdown`).
+pub fn spawn(
+    url: String,
+    store: Store,
+    console: ConsoleHub,
+    responders: ResponderHub,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut pushes = loop {
+            match store.last_push_id_of_all().await {
+                Ok(id) => break id,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read where pushes start; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(SAFETY_POLL) => {}
+                    }
+                }
+            }
+        };
+        tracing::info!("following other instances' commits");
+        let mut listener = None;
+        loop {
+            if listener.is_none() {
+                listener = listen(&url).await;
+            }
+            let woken = match listener.as_mut() {
+                Some(l) => tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    n = tokio::time::timeout(SAFETY_POLL, l.recv()) => match n {
+                        Ok(Ok(_)) => true,
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "commit listener failed; reconnecting");
+                            listener = None;
+                            false
+                        }
+                        Err(_) => false,
+                    },
+                },
+                None => tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(SAFETY_POLL) => false,
+                },
+            };
+            if woken {
+                metrics::counter!("onekey_commit_notifications_total").increment(1);
+                // A burst of commits is read once: take what else is already queued.
+                if let Some(l) = listener.as_mut() {
+                    while l.next_buffered().is_some() {}
+                }
+            }
+            if let Err(e) = catch_up(&store, &console, &responders, &mut pushes).await {
+                tracing::warn!(error = %e, "cannot follow other instances' commits");
+            }
+        }
+    })
+}
+
+async fn listen(url: &str) -> Option<PgListener> {
+    let opened = tokio::time::timeout(CONNECT_TIMEOUT, async {
+        let mut listener = PgListener::connect(url).await?;
+        listener.listen(COMMITS_CHANNEL).await?;
+        Ok::<_, sqlx::Error>(listener)
+    })
+    .await;
+    match opened {
+        Ok(Ok(listener)) => Some(listener),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot LISTEN for commits; polling once a second");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("the commit listener did not connect in time; polling once a second");
+            None
+        }
+    }
+}
+
+async fn catch_up(
+    store: &Store,
+    console: &ConsoleHub,
+    responders: &ResponderHub,
+    pushes: &mut i64,
+) -> crate::store::StoreResult<()> {
+    let last = store.last_incident_event_id().await?;
+    tracing::trace!(last, "the log has grown to");
+    console.log_grew_to(last);
+    loop {
+        let page = store.push_notifications_since(*pushes, PAGE).await?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        *pushes = last.id;
+        responders.relay(&page);
+        if (page.len() as i64) < PAGE {
+            return Ok(());
+        }
+    }
+}
