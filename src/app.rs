@@ -197,11 +197,14 @@ pub async fn serve(
     let responders = ResponderHub::new(4096);
     // Several instances on one PostgreSQL: follow the others' commits (SQLite has one server).
     let follower = (store.backend() == crate::store::Backend::Postgres).then(|| {
+        let relay = crate::notify::remote_commands::CommandRelay::new(store.clone());
+        devices.relay_through(relay.clone());
         crate::notify::follow::spawn(
             config.database_url.clone(),
             store.clone(),
             hub.clone(),
             responders.clone(),
+            (relay, devices.clone()),
             shutdown.child_token(),
         )
     });

@@ -102,3 +102,50 @@ async fn an_alarm_committed_on_one_instance_reaches_the_console_and_app_on_anoth
     b.stop().await;
     a.stop().await;
 }
+
+#[tokio::test]
+async fn a_command_given_on_one_instance_reaches_a_device_connected_to_another() {
+    let db = Db::postgres().await;
+    let a = TestServer::start(&db, &[]).await;
+    let b = TestServer::start(&db, &[]).await;
+    let key = demo_key(911);
+    let (_, device_row) = a.register_native_device(911, &key).await;
+    let mut pendant = NativeDevice::connect(&a.addr("device_tcp"), 911, key)
+        .await
+        .unwrap();
+    pendant.hello(WAIT).await.expect("hello");
+
+    let asked = Instant::now();
+    let (status, body) = b
+        .post(
+            &format!("/api/v1/devices/{device_row}/command"),
+            serde_json::json!({"command": "locate"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let command = pendant.recv(WAIT).await.expect("the command, through A");
+    let took = asked.elapsed();
+    match command.message {
+        onekey_protocol::Message::Command(c) => {
+            assert_eq!(c.kind, onekey_protocol::CommandKind::Locate);
+            assert_eq!(Some(u64::from(c.command_id)), body["command_id"].as_u64());
+        }
+        other => panic!("expected a command, got {other:?}"),
+    }
+    println!(
+        "command on B → device on A: {:.1} ms",
+        took.as_secs_f64() * 1e3
+    );
+
+    // A device connected nowhere: B says so.
+    let (_, other_row) = a.register_native_device(912, &demo_key(912)).await;
+    let (status, body) = b
+        .post(
+            &format!("/api/v1/devices/{other_row}/command"),
+            serde_json::json!({"command": "locate"}),
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    b.stop().await;
+    a.stop().await;
+}

@@ -67,6 +67,8 @@ struct Entry {
 pub struct ConnectedDevices {
     inner: Arc<Mutex<HashMap<i64, Entry>>>,
     next_command: Arc<std::sync::atomic::AtomicU32>,
+    /// Other instances on the same database, for devices connected to them.
+    remote: Arc<std::sync::OnceLock<Arc<super::remote_commands::CommandRelay>>>,
 }
 
 impl ConnectedDevices {
@@ -130,8 +132,26 @@ impl ConnectedDevices {
         self.len() == 0
     }
 
-    /// Sends a command to a connected device and waits until it is written. Returns its id.
+    /// Reaches devices connected to other instances through `relay` from now on.
+    pub fn relay_through(&self, relay: Arc<super::remote_commands::CommandRelay>) {
+        let _ = self.remote.set(relay);
+    }
+
+    /// Sends a command to a connected device, here or (through the relay) on another instance,
+    /// and waits until it is written. Returns its id.
     pub async fn send(&self, device_id: i64, command: DeviceCommand) -> Result<u32, CommandError> {
+        match (self.is_connected(device_id), self.remote.get()) {
+            (false, Some(relay)) => relay.send(device_id, &command).await,
+            _ => self.send_local(device_id, command).await,
+        }
+    }
+
+    /// Sends a command to a device connected to this instance and waits until it is written.
+    pub async fn send_local(
+        &self,
+        device_id: i64,
+        command: DeviceCommand,
+    ) -> Result<u32, CommandError> {
         let sender = {
             let map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
             map.get(&device_id)

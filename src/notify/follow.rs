@@ -6,6 +6,8 @@
 //! that to the local hubs: consoles then catch up from the store in id order, apps get their
 //! pushes. Events this instance committed itself reach its hubs directly, without the wait.
 //!
+//! The same connection carries device commands between instances (`remote_commands.rs`).
+//!
 //! PostgreSQL rather than the broker: the notification is part of the commit (never sent for a
 //! transaction that rolls back, never before its rows are visible), needs nothing besides the
 //! database every instance already has, and carries no data (the store stays the one truth).
@@ -16,7 +18,10 @@ use sqlx::postgres::PgListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{ConsoleHub, ResponderHub};
+use std::sync::Arc;
+
+use super::remote_commands::{self, CommandRelay};
+use super::{ConnectedDevices, ConsoleHub, ResponderHub};
 use crate::store::{COMMITS_CHANNEL, Store};
 
 const SAFETY_POLL: Duration = Duration::from_secs(1);
@@ -29,6 +34,7 @@ pub fn spawn(
     store: Store,
     console: ConsoleHub,
     responders: ResponderHub,
+    commands: (Arc<CommandRelay>, ConnectedDevices),
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -54,7 +60,11 @@ pub fn spawn(
                 Some(l) => tokio::select! {
                     _ = shutdown.cancelled() => return,
                     n = tokio::time::timeout(SAFETY_POLL, l.recv()) => match n {
-                        Ok(Ok(_)) => true,
+                        Ok(Ok(n)) if n.channel() == COMMITS_CHANNEL => true,
+                        Ok(Ok(n)) => {
+                            relay_command(&commands, n);
+                            continue;
+                        }
                         Ok(Err(e)) => {
                             tracing::warn!(error = %e, "commit listener failed; reconnecting");
                             listener = None;
@@ -72,7 +82,11 @@ pub fn spawn(
                 metrics::counter!("onekey_commit_notifications_total").increment(1);
                 // A burst of commits is read once: take what else is already queued.
                 if let Some(l) = listener.as_mut() {
-                    while l.next_buffered().is_some() {}
+                    while let Some(n) = l.next_buffered() {
+                        if n.channel() != COMMITS_CHANNEL {
+                            relay_command(&commands, n);
+                        }
+                    }
                 }
             }
             if let Err(e) = catch_up(&store, &console, &responders, &mut pushes).await {
@@ -85,7 +99,13 @@ pub fn spawn(
 async fn listen(url: &str) -> Option<PgListener> {
     let opened = tokio::time::timeout(CONNECT_TIMEOUT, async {
         let mut listener = PgListener::connect(url).await?;
-        listener.listen(COMMITS_CHANNEL).await?;
+        listener
+            .listen_all([
+                COMMITS_CHANNEL,
+                remote_commands::REQUESTS,
+                remote_commands::ANSWERS,
+            ])
+            .await?;
         Ok::<_, sqlx::Error>(listener)
     })
     .await;
@@ -100,6 +120,16 @@ async fn listen(url: &str) -> Option<PgListener> {
             None
         }
     }
+}
+
+/// A device command request or answer, handled in its own task (writing to a device's
+/// connection may take a moment; the follower goes on).
+fn relay_command(
+    (relay, devices): &(Arc<CommandRelay>, ConnectedDevices),
+    n: sqlx::postgres::PgNotification,
+) {
+    let (relay, devices) = (relay.clone(), devices.clone());
+    tokio::spawn(async move { relay.handle(n.channel(), n.payload(), &devices).await });
 }
 
 async fn catch_up(

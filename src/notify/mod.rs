@@ -9,6 +9,7 @@ pub mod follow;
 pub mod inbound;
 pub mod outbox;
 pub mod receipts;
+pub mod remote_commands;
 pub mod responders;
 
 pub use console::ConsoleHub;

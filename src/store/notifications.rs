@@ -513,6 +513,16 @@ impl Store {
         rows(&found)
     }
 
+    /// `NOTIFY channel, payload` (PostgreSQL only; other instances listen).
+    pub async fn notify(&self, channel: &str, payload: &str) -> StoreResult<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(payload)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Every responder's push notifications with an id above `after`, oldest first: what an
     /// instance's app streams learn of pushes another instance committed.
     pub async fn push_notifications_since(
