@@ -149,3 +149,201 @@ async fn a_command_given_on_one_instance_reaches_a_device_connected_to_another()
     b.stop().await;
     a.stop().await;
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// `deploy/haproxy/onekey.cfg`, the documented file, with its addresses replaced by this test's:
+/// the frontends on free loopback ports, each backend's three `server` lines pointing at the
+/// instances (and their health checks at each instance's own web port), `maxconn` within this
+/// machine's descriptor limit, no log socket.
+fn haproxy_config(servers: &[&TestServer]) -> (String, u16) {
+    let documented = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/haproxy/onekey.cfg"),
+    )
+    .expect("deploy/haproxy/onekey.cfg");
+    let native = free_port();
+    let mut out = String::new();
+    for line in documented.lines() {
+        let t = line.trim_start();
+        let replaced = if t.starts_with("bind *:7700") {
+            format!("    bind 127.0.0.1:{native}")
+        } else if let Some(bind) = t.strip_prefix("bind *:") {
+            let _ = bind;
+            format!("    bind 127.0.0.1:{}", free_port())
+        } else if t.starts_with("log stdout") {
+            String::new()
+        } else if t.starts_with("maxconn ") {
+            // This machine allows a process 20,000 descriptors; HAProxy needs two per connection.
+            "    maxconn 5000".to_string()
+        } else if let Some(rest) = t.strip_prefix("server onekey") {
+            let n: usize = rest[..1].parse().expect("server number");
+            let port = rest.rsplit(':').next().expect("port");
+            let server = servers[n - 1];
+            let http_port = server.addr("http").rsplit(':').next().unwrap().to_string();
+            let listener = match port {
+                "7700" => server.addr("device_tcp"),
+                "5023" => server.addr("gt06"),
+                _ => server.addr("http"),
+            };
+            format!("    server onekey{n} {listener} port {http_port}")
+        } else {
+            line.to_string()
+        };
+        out.push_str(&replaced);
+        out.push('\n');
+    }
+    (out, native)
+}
+
+/// One elder's pendant behind the load balancer: sends its SOS and, like firmware, sends the very
+/// same frame again on a new connection until it is ACKed. Returns how many tries it took.
+async fn sos_until_acked(addr: String, id: u64) -> u32 {
+    let key = demo_key(id);
+    let mut template = NativeDevice::connect(&addr, id, key)
+        .await
+        .expect("connect");
+    let (frame, _) = template.frame(onekey_protocol::Message::Alarm(onekey_protocol::Alarm {
+        kind: AlarmKind::Sos,
+        location: None,
+    }));
+    let mut device = Some(template);
+    for attempt in 1..=40 {
+        let mut d = match device.take() {
+            Some(d) => d,
+            None => match NativeDevice::connect(&addr, id, key).await {
+                Ok(d) => d,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    continue;
+                }
+            },
+        };
+        if d.send_raw(&frame).await.is_ok()
+            && let Ok(reply) = d.recv(Duration::from_secs(2)).await
+            && matches!(reply.message, onekey_protocol::Message::Ack(_))
+        {
+            return attempt;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("device {id} was never ACKed");
+}
+
+#[tokio::test]
+async fn three_instances_behind_haproxy_lose_nothing_when_one_is_killed_under_load() {
+    const DEVICES: u64 = 90;
+    let db = Db::postgres().await;
+    let fast = [("ONEKEY_DISPATCH__RESPONDER_REFRESH_MS", "500")];
+    let a = TestServer::start(&db, &fast).await;
+    let b = TestServer::start(&db, &fast).await;
+    let c = TestServer::start(&db, &fast).await;
+    let mut elders = Vec::new();
+    for id in 1..=DEVICES {
+        elders.push(
+            a.register_native_device(9100 + id, &demo_key(9100 + id))
+                .await
+                .0,
+        );
+    }
+    let (config, native) = haproxy_config(&[&a, &b, &c]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("haproxy.cfg");
+    std::fs::write(&cfg, &config).unwrap();
+    let mut haproxy = tokio::process::Command::new("haproxy")
+        .arg("-db")
+        .arg("-f")
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run haproxy (Debian package haproxy)");
+    let lb = format!("127.0.0.1:{native}");
+    let deadline = Instant::now() + WAIT;
+    while tokio::net::TcpStream::connect(&lb).await.is_err() {
+        assert!(Instant::now() < deadline, "haproxy did not listen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A console on the instance that survives, from before the first alarm.
+    let mut console = EventStream::open(&b, None).await;
+
+    // Every elder calls through the load balancer; a third of the way in, instance C dies.
+    let started = Instant::now();
+    let calls: Vec<_> = (1..=DEVICES)
+        .map(|id| {
+            let lb = lb.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(id * 15)).await;
+                sos_until_acked(lb, 9100 + id).await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(DEVICES * 5)).await;
+    let killed_at = started.elapsed();
+    c.kill().await;
+    let mut retried = 0;
+    for call in calls {
+        if call.await.expect("device task") > 1 {
+            retried += 1;
+        }
+    }
+    let all_acked = started.elapsed();
+
+    // Exactly one incident per elder, every one of them.
+    let (_, incidents) = a.get("/api/v1/incidents?limit=1000").await;
+    let incidents = incidents.as_array().expect("incidents").clone();
+    let mut per_elder = std::collections::HashMap::new();
+    for i in &incidents {
+        *per_elder
+            .entry(i["elder_id"].as_i64().unwrap_or(0))
+            .or_insert(0) += 1;
+    }
+    for elder in &elders {
+        assert_eq!(
+            per_elder.get(elder),
+            Some(&1),
+            "elder {elder}: {per_elder:?}"
+        );
+    }
+    assert_eq!(incidents.len(), elders.len());
+
+    // The surviving console saw every incident open, in id order, none twice.
+    let mut opened = Vec::new();
+    let mut last = 0;
+    while opened.len() < elders.len() {
+        let Some(e) = console.next(WAIT).await else {
+            panic!(
+                "B's console saw {} of {} openings",
+                opened.len(),
+                elders.len()
+            );
+        };
+        let id = e.id.expect("id");
+        assert!(id > last, "event {id} after {last}");
+        last = id;
+        if e.data["kind"] == "opened" {
+            opened.push(e.data["incident_id"].as_i64().expect("incident"));
+        }
+    }
+    let mut unique = opened.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), elders.len());
+    println!(
+        "3 instances behind HAProxy, C killed at {:.2} s: {DEVICES} alarms ACKed by {:.2} s \
+         ({retried} retried on another instance), {} incidents, 0 duplicates, B's console saw \
+         all {} openings in order",
+        killed_at.as_secs_f64(),
+        all_acked.as_secs_f64(),
+        incidents.len(),
+        opened.len()
+    );
+    let _ = haproxy.kill().await;
+    a.stop().await;
+    b.stop().await;
+}
