@@ -22,10 +22,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
+use super::frame_io::FrameIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
-use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span};
 
@@ -95,7 +94,7 @@ pub async fn serve_connection<A: Adapter>(
         metrics::counter!("onekey_connections_total", "protocol" => A::PROTOCOL).increment(1);
         metrics::gauge!("onekey_connections_open", "protocol" => A::PROTOCOL).increment(1.0);
         let mut conn = Connection::<A> {
-            framed: Framed::new(stream, adapter.codec(ctx.config.max_frame_bytes)),
+            framed: FrameIo::new(stream, adapter.codec(ctx.config.max_frame_bytes)),
             session: adapter.session(),
             adapter,
             ctx: ctx.clone(),
@@ -125,7 +124,7 @@ pub async fn serve_connection<A: Adapter>(
 
 struct Connection<A: Adapter> {
     adapter: Arc<A>,
-    framed: Framed<Box<dyn DeviceIo>, A::Codec>,
+    framed: FrameIo<A::Codec>,
     session: A::Session,
     ctx: Arc<GatewayContext>,
     id: u64,
@@ -152,7 +151,7 @@ async fn raised(token: Option<CancellationToken>) {
 impl<A: Adapter> Connection<A> {
     /// Runs the loop; returns why it ended.
     async fn run(&mut self) -> &'static str {
-        let (commands_tx, mut commands) = mpsc::channel::<Outgoing>(8);
+        let (commands_tx, mut commands) = mpsc::channel::<Box<Outgoing>>(8);
         let mut commands_tx = Some(commands_tx);
         let mut wait = Duration::from_secs(self.ctx.config.first_frame_secs);
         loop {
@@ -329,7 +328,7 @@ impl<A: Adapter> Connection<A> {
         Ok(())
     }
 
-    async fn write_command(&mut self, out: Outgoing) {
+    async fn write_command(&mut self, out: Box<Outgoing>) {
         let Some(device) = self.device.clone() else {
             let _ = out
                 .done

@@ -10,6 +10,7 @@
 pub mod commit;
 pub mod connection;
 pub mod deployed;
+pub mod frame_io;
 pub mod gt06;
 pub mod h02;
 pub mod limits;

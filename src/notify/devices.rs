@@ -46,7 +46,8 @@ pub enum CommandError {
     Closed,
 }
 
-/// A command handed to a connection, with a way to say whether it was written.
+/// A command handed to a connection, with a way to say whether it was written. Boxed on its way:
+/// a channel keeps a block of 32 slots per connection, and most connections never get a command.
 pub struct Outgoing {
     /// The command.
     pub command: DeviceCommand,
@@ -58,7 +59,7 @@ pub struct Outgoing {
 
 struct Entry {
     connection: u64,
-    commands: mpsc::Sender<Outgoing>,
+    commands: mpsc::Sender<Box<Outgoing>>,
     cancel: CancellationToken,
 }
 
@@ -77,7 +78,7 @@ impl ConnectedDevices {
         &self,
         device_id: i64,
         connection: u64,
-        commands: mpsc::Sender<Outgoing>,
+        commands: mpsc::Sender<Box<Outgoing>>,
         cancel: CancellationToken,
     ) {
         let old = {
@@ -164,7 +165,7 @@ impl ConnectedDevices {
             .wrapping_add(1);
         let (done, written) = oneshot::channel();
         sender
-            .send(Outgoing { command, id, done })
+            .send(Box::new(Outgoing { command, id, done }))
             .await
             .map_err(|_| CommandError::Closed)?;
         written.await.map_err(|_| CommandError::Closed)??;
