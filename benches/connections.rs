@@ -13,7 +13,6 @@
 //! Writes `target/bench-results/connections.json`.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::time::{Duration, Instant};
