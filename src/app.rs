@@ -115,242 +115,316 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// Runs the server until `shutdown` is cancelled, then stops in order.
+/// Runs the server until `shutdown` is cancelled, then stops in order; writes the bound addresses
+/// to `ready_file` once every listener is up.
 pub async fn serve(
     config: Config,
     ready_file: Option<PathBuf>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    crate::telemetry::metrics();
-    if config.clock.scale > 1.0 || config.clock.start_ms.is_some() {
-        crate::domain::set_clock(config.clock.scale, config.clock.start_ms);
-        tracing::warn!(
-            scale = crate::domain::clock_scale(),
-            start_ms = config.clock.start_ms,
-            "running on a compressed clock (a drill or a simulated day)"
-        );
+    let app = Application::build(config, shutdown).await?;
+    if let Some(path) = &ready_file {
+        write_ready_file(path, app.addrs()).await?;
     }
-    let store = open_store(&config)
-        .await?
-        .with_checkin_hour_ms(config.dispatch.timing().checkin_hour_ms);
-    if let Some(admin) = &config.bootstrap_admin {
-        let (name, password) = admin
-            .split_once(':')
-            .context("ONEKEY_BOOTSTRAP_ADMIN must be name:password")?;
-        if store.bootstrap_admin(name, password).await? {
-            tracing::info!(name, "created the bootstrap admin");
+    app.run_until_stopped().await
+}
+
+/// A server with its store open, its listeners bound and its tasks running: [`Application::build`]
+/// returns once it serves (in-process tests, benches and several instances in one process take
+/// the addresses from [`Application::addrs`]); [`Application::run_until_stopped`] waits for the
+/// shutdown token and stops in order.
+pub struct Application {
+    addrs: BTreeMap<&'static str, SocketAddr>,
+    shutdown: CancellationToken,
+    running: Running,
+}
+
+/// What the orderly stop waits for, in its order.
+struct Running {
+    listeners: Vec<tokio::task::JoinHandle<()>>,
+    connections: TaskTracker,
+    mqtt: Option<MqttLink>,
+    relays: Vec<tokio::task::JoinHandle<()>>,
+    gateway: std::sync::Arc<GatewayContext>,
+    writer: tokio::task::JoinHandle<()>,
+    dispatch: Option<tokio::task::JoinHandle<()>>,
+    supervisor: tokio::task::JoinHandle<()>,
+    follower: Option<tokio::task::JoinHandle<()>>,
+    http: tokio::task::JoinHandle<std::io::Result<()>>,
+    store: Store,
+}
+
+impl Application {
+    /// The bound listeners by name (`http`, `device_tcp`, `gt06`, …, `mqtt` when embedded).
+    pub fn addrs(&self) -> &BTreeMap<&'static str, SocketAddr> {
+        &self.addrs
+    }
+
+    /// Opens the store, binds every listener and starts every task of `config`'s server.
+    pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Application> {
+        crate::telemetry::metrics();
+        if config.clock.scale > 1.0 || config.clock.start_ms.is_some() {
+            crate::domain::set_clock(config.clock.scale, config.clock.start_ms);
+            tracing::warn!(
+                scale = crate::domain::clock_scale(),
+                start_ms = config.clock.start_ms,
+                "running on a compressed clock (a drill or a simulated day)"
+            );
         }
-    }
-
-    let hub = ConsoleHub::new(4096);
-    let on_commit = {
-        let hub = hub.clone();
-        move |committed: crate::intake::Committed| hub.publish(committed.incident_events)
-    };
-    let (intake, writer) = Intake::start(store.clone(), config.intake.into(), on_commit);
-    let registry = DeviceRegistry::new(store.clone());
-    let devices = ConnectedDevices::default();
-    let gateway = GatewayContext::new(
-        intake,
-        registry.clone(),
-        devices.clone(),
-        config.gateway,
-        shutdown.child_token(),
-    );
-    let connections = TaskTracker::new();
-    let mut addrs: BTreeMap<&'static str, SocketAddr> = BTreeMap::new();
-    let mut listeners = Vec::new();
-
-    let tls = crate::tls::acceptor(&config.tls)?;
-    let http = bind(&config.http_addr, "http").await?;
-    addrs.insert("http", http.local_addr()?);
-    macro_rules! device_listener {
-        ($setting:expr, $name:literal, $tls_name:literal, $adapter:expr) => {
-            if let Some(addr) = listener(&$setting) {
-                let l = bind(addr, $name).await?;
-                addrs.insert($name, l.local_addr()?);
-                let tls = tls
-                    .clone()
-                    .filter(|_| config.tls.devices.iter().any(|d| d == $tls_name));
-                if tls.is_some() {
-                    tracing::info!(listener = $name, "TLS only");
-                }
-                listeners.push(tokio::spawn(serve_listener(
-                    l,
-                    $adapter,
-                    tls,
-                    gateway.clone(),
-                    connections.clone(),
-                )));
+        let store = open_store(&config)
+            .await?
+            .with_checkin_hour_ms(config.dispatch.timing().checkin_hour_ms);
+        if let Some(admin) = &config.bootstrap_admin {
+            let (name, password) = admin
+                .split_once(':')
+                .context("ONEKEY_BOOTSTRAP_ADMIN must be name:password")?;
+            if store.bootstrap_admin(name, password).await? {
+                tracing::info!(name, "created the bootstrap admin");
             }
-        };
-    }
-    device_listener!(config.device_addr, "device_tcp", "native", Native);
-    device_listener!(config.gt06_addr, "gt06", "gt06", Deployed(Gt06));
-    device_listener!(config.watch_addr, "watch", "watch", Deployed(Watch));
-    device_listener!(config.h02_addr, "h02", "h02", Deployed(H02));
-    device_listener!(config.sia_addr, "sia", "sia", Sia);
-
-    let broker = BrokerHealth::default();
-    let mqtt = start_mqtt(&config, &gateway, &broker, &shutdown, &mut addrs).await?;
-
-    let responders = ResponderHub::new(4096);
-    // Several instances on one PostgreSQL: follow the others' commits (SQLite has one server).
-    let follower = (store.backend() == crate::store::Backend::Postgres).then(|| {
-        let relay = crate::notify::remote_commands::CommandRelay::new(store.clone());
-        devices.relay_through(relay.clone());
-        crate::notify::follow::spawn(
-            config.database_url.clone(),
-            store.clone(),
-            hub.clone(),
-            responders.clone(),
-            (relay, devices.clone()),
-            shutdown.child_token(),
-        )
-    });
-    let outbox = Outbox::new();
-    let relay_ctx = RelayContext {
-        store: store.clone(),
-        console: hub.clone(),
-        outbox: outbox.clone(),
-        instance: format!("{:016x}", rand::random::<u64>()),
-        settings: config.notify.relay,
-        delivery: config.notify.delivery,
-    };
-    let dispatch = if config.dispatch.enabled {
-        let d = &config.dispatch;
-        let missing = d.policy.missing_templates();
-        if !missing.is_empty() {
-            tracing::warn!(?missing, "dispatch policy names undefined team templates");
         }
-        let runner = Runner::new(
-            store.clone(),
-            d.policy.clone(),
-            d.reference_lat,
-            d.timing(),
-            config.notify.delivery,
-            Outlets {
-                console: hub.clone(),
-                responders: responders.clone(),
-                outbox: outbox.clone(),
-            },
-        );
-        let n = runner
-            .refresh_responders()
-            .await
-            .context("cannot load responders for dispatch")?;
-        tracing::info!(responders = n, "dispatch running");
-        Some(runner)
-    } else {
-        None
-    };
-    let sink = dispatch
-        .clone()
-        .map(|r| r as std::sync::Arc<dyn crate::notify::inbound::ReplySink>);
-    let (relays, sms_inbound) = start_relays(&config, mqtt.as_ref(), &relay_ctx, sink, &shutdown)?;
-    let dispatch = dispatch.map(|runner| {
-        let d = &config.dispatch;
-        let cadence = Cadence {
-            poll: Duration::from_millis(d.timer_poll_ms.max(10)),
-            refresh: Duration::from_millis(d.responder_refresh_ms.max(100)),
-            reconcile: Duration::from_millis(d.reconcile_ms.max(100)),
-            silence: Duration::from_millis(d.silence_check_ms.max(100)),
-            silence_heartbeats: i64::from(d.silence_heartbeats.max(1)),
+
+        let hub = ConsoleHub::new(4096);
+        let on_commit = {
+            let hub = hub.clone();
+            move |committed: crate::intake::Committed| hub.publish(committed.incident_events)
         };
-        (
-            runner.clone(),
-            runner.spawn(cadence, shutdown.child_token()),
-        )
-    });
-    let traffic = crate::supervision::TrafficBoard::default();
-    let supervisor = crate::supervision::start(
-        gateway.traffic.clone(),
-        config.supervision,
-        traffic.clone(),
-        shutdown.child_token(),
-    );
-    let state = AppState {
-        store: store.clone(),
-        traffic,
-        responders,
-        dispatch: dispatch.as_ref().map(|(r, _)| r.clone()),
-        hub,
-        devices,
-        registry,
-        broker,
-        outbox,
-        sms_inbound,
-        shutdown: shutdown.clone(),
-        console: std::sync::Arc::new(web::console_config::ConsoleContext::new(&config)),
-        auth: config.auth,
-        login_limiter: std::sync::Arc::new(web::auth::LoginLimiter::new(
-            config.login_burst,
-            Duration::from_millis(config.login_every_ms),
-        )),
-        https: config.tls.web,
-    };
-    let router = web::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let http_shutdown = shutdown.clone();
-    let http_task = match tls.filter(|_| config.tls.web) {
-        None => tokio::spawn(async move {
-            axum::serve(http, router)
-                .with_graceful_shutdown(http_shutdown.cancelled_owned())
+        let (intake, writer) = Intake::start(store.clone(), config.intake.into(), on_commit);
+        let registry = DeviceRegistry::new(store.clone());
+        let devices = ConnectedDevices::default();
+        let gateway = GatewayContext::new(
+            intake,
+            registry.clone(),
+            devices.clone(),
+            config.gateway,
+            shutdown.child_token(),
+        );
+        let connections = TaskTracker::new();
+        let mut addrs: BTreeMap<&'static str, SocketAddr> = BTreeMap::new();
+        let mut listeners = Vec::new();
+
+        let tls = crate::tls::acceptor(&config.tls)?;
+        let http = bind(&config.http_addr, "http").await?;
+        addrs.insert("http", http.local_addr()?);
+        macro_rules! device_listener {
+            ($setting:expr, $name:literal, $tls_name:literal, $adapter:expr) => {
+                if let Some(addr) = listener(&$setting) {
+                    let l = bind(addr, $name).await?;
+                    addrs.insert($name, l.local_addr()?);
+                    let tls = tls
+                        .clone()
+                        .filter(|_| config.tls.devices.iter().any(|d| d == $tls_name));
+                    if tls.is_some() {
+                        tracing::info!(listener = $name, "TLS only");
+                    }
+                    listeners.push(tokio::spawn(serve_listener(
+                        l,
+                        $adapter,
+                        tls,
+                        gateway.clone(),
+                        connections.clone(),
+                    )));
+                }
+            };
+        }
+        device_listener!(config.device_addr, "device_tcp", "native", Native);
+        device_listener!(config.gt06_addr, "gt06", "gt06", Deployed(Gt06));
+        device_listener!(config.watch_addr, "watch", "watch", Deployed(Watch));
+        device_listener!(config.h02_addr, "h02", "h02", Deployed(H02));
+        device_listener!(config.sia_addr, "sia", "sia", Sia);
+
+        let broker = BrokerHealth::default();
+        let mqtt = start_mqtt(&config, &gateway, &broker, &shutdown, &mut addrs).await?;
+
+        let responders = ResponderHub::new(4096);
+        // Several instances on one PostgreSQL: follow the others' commits (SQLite has one server).
+        let follower = (store.backend() == crate::store::Backend::Postgres).then(|| {
+            let relay = crate::notify::remote_commands::CommandRelay::new(store.clone());
+            devices.relay_through(relay.clone());
+            crate::notify::follow::spawn(
+                config.database_url.clone(),
+                store.clone(),
+                hub.clone(),
+                responders.clone(),
+                (relay, devices.clone()),
+                shutdown.child_token(),
+            )
+        });
+        let outbox = Outbox::new();
+        let relay_ctx = RelayContext {
+            store: store.clone(),
+            console: hub.clone(),
+            outbox: outbox.clone(),
+            instance: format!("{:016x}", rand::random::<u64>()),
+            settings: config.notify.relay,
+            delivery: config.notify.delivery,
+        };
+        let dispatch = if config.dispatch.enabled {
+            let d = &config.dispatch;
+            let missing = d.policy.missing_templates();
+            if !missing.is_empty() {
+                tracing::warn!(?missing, "dispatch policy names undefined team templates");
+            }
+            let runner = Runner::new(
+                store.clone(),
+                d.policy.clone(),
+                d.reference_lat,
+                d.timing(),
+                config.notify.delivery,
+                Outlets {
+                    console: hub.clone(),
+                    responders: responders.clone(),
+                    outbox: outbox.clone(),
+                },
+            );
+            let n = runner
+                .refresh_responders()
                 .await
-        }),
-        Some(acceptor) => {
-            use axum::serve::ListenerExt;
-            let https = crate::tls::TlsListener::spawn(http, acceptor, shutdown.child_token())?;
-            tracing::info!("the web port speaks HTTPS");
-            tokio::spawn(async move {
-                axum::serve(https.tap_io(|_| {}), router)
+                .context("cannot load responders for dispatch")?;
+            tracing::info!(responders = n, "dispatch running");
+            Some(runner)
+        } else {
+            None
+        };
+        let sink = dispatch
+            .clone()
+            .map(|r| r as std::sync::Arc<dyn crate::notify::inbound::ReplySink>);
+        let (relays, sms_inbound) =
+            start_relays(&config, mqtt.as_ref(), &relay_ctx, sink, &shutdown)?;
+        let dispatch = dispatch.map(|runner| {
+            let d = &config.dispatch;
+            let cadence = Cadence {
+                poll: Duration::from_millis(d.timer_poll_ms.max(10)),
+                refresh: Duration::from_millis(d.responder_refresh_ms.max(100)),
+                reconcile: Duration::from_millis(d.reconcile_ms.max(100)),
+                silence: Duration::from_millis(d.silence_check_ms.max(100)),
+                silence_heartbeats: i64::from(d.silence_heartbeats.max(1)),
+            };
+            (
+                runner.clone(),
+                runner.spawn(cadence, shutdown.child_token()),
+            )
+        });
+        let traffic = crate::supervision::TrafficBoard::default();
+        let supervisor = crate::supervision::start(
+            gateway.traffic.clone(),
+            config.supervision,
+            traffic.clone(),
+            shutdown.child_token(),
+        );
+        let state = AppState {
+            store: store.clone(),
+            traffic,
+            responders,
+            dispatch: dispatch.as_ref().map(|(r, _)| r.clone()),
+            hub,
+            devices,
+            registry,
+            broker,
+            outbox,
+            sms_inbound,
+            shutdown: shutdown.clone(),
+            console: std::sync::Arc::new(web::console_config::ConsoleContext::new(&config)),
+            auth: config.auth,
+            login_limiter: std::sync::Arc::new(web::auth::LoginLimiter::new(
+                config.login_burst,
+                Duration::from_millis(config.login_every_ms),
+            )),
+            https: config.tls.web,
+        };
+        let router = web::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let http_shutdown = shutdown.clone();
+        let http_task = match tls.filter(|_| config.tls.web) {
+            None => tokio::spawn(async move {
+                axum::serve(http, router)
                     .with_graceful_shutdown(http_shutdown.cancelled_owned())
                     .await
-            })
+            }),
+            Some(acceptor) => {
+                use axum::serve::ListenerExt;
+                let https = crate::tls::TlsListener::spawn(http, acceptor, shutdown.child_token())?;
+                tracing::info!("the web port speaks HTTPS");
+                tokio::spawn(async move {
+                    axum::serve(https.tap_io(|_| {}), router)
+                        .with_graceful_shutdown(http_shutdown.cancelled_owned())
+                        .await
+                })
+            }
+        };
+
+        for (name, addr) in &addrs {
+            tracing::info!(listener = name, %addr, "listening");
         }
-    };
+        Ok(Application {
+            addrs,
+            shutdown,
+            running: Running {
+                listeners,
+                connections,
+                mqtt,
+                relays,
+                gateway,
+                writer,
+                dispatch: dispatch.map(|(_, task)| task),
+                supervisor,
+                follower,
+                http: http_task,
+                store,
+            },
+        })
+    }
 
-    if let Some(path) = &ready_file {
-        write_ready_file(path, &addrs).await?;
+    /// Waits for the shutdown token, then stops: no new connections, every connection finishes
+    /// the frame it is on, the writer drains, the tasks end, the store closes.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Running {
+            listeners,
+            connections,
+            mqtt,
+            relays,
+            gateway,
+            writer,
+            dispatch,
+            supervisor,
+            follower,
+            http: http_task,
+            store,
+        } = self.running;
+        self.shutdown.cancelled().await;
+        tracing::info!("shutting down: no new connections; finishing in-flight alarms");
+        for l in listeners {
+            let _ = l.await;
+        }
+        connections.close();
+        connections.wait().await;
+        if let Some(mqtt) = mqtt {
+            mqtt.link.join(Duration::from_secs(15)).await;
+        }
+        for task in relays {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        drop(gateway);
+        if tokio::time::timeout(Duration::from_secs(30), writer)
+            .await
+            .is_err()
+        {
+            tracing::error!("intake writer did not finish within 30 s");
+        }
+        if let Some(task) = dispatch {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), supervisor).await;
+        if let Some(follower) = follower {
+            let _ = tokio::time::timeout(Duration::from_secs(5), follower).await;
+        }
+        match tokio::time::timeout(Duration::from_secs(5), http_task).await {
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "http server error"),
+            Err(_) => tracing::warn!("http connections still open after 5 s; closing"),
+            _ => {}
+        }
+        store.close().await;
+        tracing::info!("stopped");
+        Ok(())
     }
-    for (name, addr) in &addrs {
-        tracing::info!(listener = name, %addr, "listening");
-    }
-
-    shutdown.cancelled().await;
-    tracing::info!("shutting down: no new connections; finishing in-flight alarms");
-    for l in listeners {
-        let _ = l.await;
-    }
-    connections.close();
-    connections.wait().await;
-    if let Some(mqtt) = mqtt {
-        mqtt.link.join(Duration::from_secs(15)).await;
-    }
-    for task in relays {
-        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-    }
-    drop(gateway);
-    if tokio::time::timeout(Duration::from_secs(30), writer)
-        .await
-        .is_err()
-    {
-        tracing::error!("intake writer did not finish within 30 s");
-    }
-    if let Some((_, task)) = dispatch {
-        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(5), supervisor).await;
-    if let Some(follower) = follower {
-        let _ = tokio::time::timeout(Duration::from_secs(5), follower).await;
-    }
-    match tokio::time::timeout(Duration::from_secs(5), http_task).await {
-        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "http server error"),
-        Err(_) => tracing::warn!("http connections still open after 5 s; closing"),
-        _ => {}
-    }
-    store.close().await;
-    tracing::info!("stopped");
-    Ok(())
 }
 
 /// The MQTT device connection and where its broker is.

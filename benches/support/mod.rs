@@ -1,8 +1,8 @@
 //! What the load benches share: a fresh PostgreSQL database, and the server started in-process on a
-//! freshly imported dataset, waited for through its ready file.
+//! freshly imported dataset, built in-process from a typed `Config` (`Application::build`).
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use onekey::config::Config;
 use onekey_sim::dataset::Dataset;
@@ -63,13 +63,12 @@ impl TempPostgres {
     }
 }
 
-/// The server running in this process.
+/// The server running in this process, built from a typed `Config` (`Application::build`).
 pub struct InProcessServer {
-    /// Listener addresses from the ready file (`device_tcp`, `gt06`, …).
+    /// Listener addresses (`device_tcp`, `gt06`, …).
     pub addrs: HashMap<String, String>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _dir: tempfile::TempDir,
 }
 
 impl InProcessServer {
@@ -89,30 +88,20 @@ impl InProcessServer {
             "{label}: imported the dataset in {:.1} s",
             started.elapsed().as_secs_f64()
         );
-        let dir = tempfile::tempdir()?;
-        let ready = dir.path().join("ready.json");
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(onekey::app::serve(
-            config,
-            Some(ready.clone()),
-            shutdown.clone(),
-        ));
-        let addrs = loop {
-            if task.is_finished() {
-                anyhow::bail!("{label}: the server stopped before it was ready");
-            }
-            if let Ok(text) = std::fs::read_to_string(&ready)
-                && let Ok(map) = serde_json::from_str::<HashMap<String, String>>(&text)
-            {
-                break map;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        let app = onekey::app::Application::build(config, shutdown.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("{label}: {e:#}"))?;
+        let addrs = app
+            .addrs()
+            .iter()
+            .map(|(name, addr)| (name.to_string(), addr.to_string()))
+            .collect();
+        let task = tokio::spawn(app.run_until_stopped());
         Ok(InProcessServer {
             addrs,
             shutdown,
             task,
-            _dir: dir,
         })
     }
 
