@@ -5,6 +5,11 @@
 //! store is the source of truth: whenever the live channel lags, or an event arrives with a gap before
 //! it, the stream catches up from the store by id before going on. Nothing is skipped and nothing is
 //! sent twice on one stream.
+//!
+//! Events another instance committed are not on this instance's live channel: the hub's
+//! `committed` watermark (woken by PostgreSQL `NOTIFY`) tells the stream the log has grown, and
+//! what has not arrived live within a short grace is read from the store. A scoped operator's
+//! stream carries only the events of incidents in their area.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -128,17 +133,20 @@ struct Scope {
 }
 
 impl Scope {
+    /// Whether the incident's events go on this stream. While the store cannot say, the stream
+    /// waits rather than drop an event its operator must see.
     async fn shows(&mut self, incident_id: i64) -> bool {
         if let Some(&shown) = self.seen.get(&incident_id) {
             return shown;
         }
-        let shown = match super::scope::incident(&self.app, &self.caller, incident_id).await {
-            Ok(_) => true,
-            Err(super::error::ApiError::NotFound(_)) => false,
-            Err(e) => {
-                // Not cached: asked again at the incident's next event.
-                tracing::warn!(incident_id, error = ?e, "cannot check a stream's scope");
-                return false;
+        let shown = loop {
+            match super::scope::incident(&self.app, &self.caller, incident_id).await {
+                Ok(_) => break true,
+                Err(super::error::ApiError::NotFound(_)) => break false,
+                Err(e) => {
+                    tracing::warn!(incident_id, error = ?e, "cannot check a stream's scope; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
             }
         };
         self.seen.insert(incident_id, shown);
