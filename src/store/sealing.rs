@@ -123,10 +123,20 @@ impl Store {
             Some(sealed) if sealer.open(CHECK, &sealed).as_deref() == Some(CHECK_TEXT) => {}
             Some(_) => return Err(StoreError::WrongSecretsKey),
             None => {
-                sqlx::query("INSERT INTO secrets_check (id, sealed) VALUES (1, $1)")
-                    .bind(sealer.seal(CHECK, CHECK_TEXT))
-                    .execute(&mut *tx)
+                // Two instances starting on a fresh database at once: the first one's key wins,
+                // and the other is checked against it.
+                sqlx::query(
+                    "INSERT INTO secrets_check (id, sealed) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(sealer.seal(CHECK, CHECK_TEXT))
+                .execute(&mut *tx)
+                .await?;
+                let sealed: String = sqlx::query_scalar("SELECT sealed FROM secrets_check")
+                    .fetch_one(&mut *tx)
                     .await?;
+                if sealer.open(CHECK, &sealed).as_deref() != Some(CHECK_TEXT) {
+                    return Err(StoreError::WrongSecretsKey);
+                }
             }
         }
         let mut sealed_now = 0u64;
