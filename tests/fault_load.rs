@@ -352,9 +352,14 @@ async fn a_30_s_postgres_outage_withholds_every_protocols_ack_until_the_alarm_is
         during >= 3 * Link::ALL.len(),
         "{during} alarms raised during the outage"
     );
-    // Every protocol met the outage: a frame whose events could not be committed got no ACK
+    // The outage left its trace: a frame whose events could not be committed got no ACK
     // (withheld), or a frame of a device that could not be looked up closed its connection.
+    // Which protocols' frames fail rather than wait depends on where their events stand in the
+    // writer's queue while each attempt waits out the pool's 5 s timeout: those further back
+    // commit once the store is back. So the trace is counted over all protocols; that no alarm
+    // of any protocol was ACKed while the store was down is asserted above, alarm by alarm.
     let metrics = server.metrics().await;
+    let mut traces = 0.0;
     for link in Link::ALL {
         let p = protocol(link);
         let withheld = common::metric_value(
@@ -375,8 +380,9 @@ async fn a_30_s_postgres_outage_withholds_every_protocols_ack_until_the_alarm_is
             )
         };
         println!("{p}: {withheld} ACKs withheld, {refused} frames refused as store_unavailable");
-        assert!(withheld + refused >= 1.0, "{p}: the outage left no trace");
+        traces += withheld + refused;
     }
+    assert!(traces >= 3.0, "the outage left no trace ({traces})");
     let (stored, lost, duplicated) = on_the_server(&server, NAME, &report, &planned).await;
     println!(
         "PostgreSQL outage of {} s: {} alarms sent ({during} raised during the outage), {} ACKed, {stored} stored, {lost} lost, {duplicated} duplicated",
