@@ -22,7 +22,7 @@ rustup toolchain list | grep -q nightly || rustup toolchain install nightly --pr
 declare -A TARGETS=(
   [firmware-protocol]="decode"
   [device-protocols]="gt06 h02 watch sia"
-  [.]="json_uplink"
+  [.]="json_uplink import"
 )
 wanted=("$@")
 mkdir -p target/fuzz-logs
