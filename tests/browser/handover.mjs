@@ -2,7 +2,7 @@
 // second sees who has it in the queue's handler column and on the incident page, live; the first
 // hands it over and both pages show the new handler without a reload. After a reload the browser
 // blocks sound until a click, and the console says so on screen until the operator clicks.
-import { env, URL, T, shot, step, check, run, raise, consoleLogin } from './lib.mjs';
+import { env, URL, T, shot, step, check, run, raise, consoleLogin, launch } from './lib.mjs';
 
 const op1 = env('ONEKEY_OPERATOR');
 const op2 = env('ONEKEY_OPERATOR2');
@@ -45,7 +45,9 @@ await run(async (browser) => {
 
   step('a console that opens without a click (browser restarted into it) says the sound is off until a click');
   const token = await b.evaluate(() => sessionStorage.getItem('onekey.console.token'));
-  const restarted = await browser.newContext({ viewport: { width: 1024, height: 768 }, locale: 'zh-CN' });
+  // A new browser process: nothing of the first one's interaction with the page carries over.
+  const fresh = await launch();
+  const restarted = await fresh.newContext({ viewport: { width: 1024, height: 768 }, locale: 'zh-CN' });
   await restarted.addInitScript((t) => sessionStorage.setItem('onekey.console.token', t), token);
   const c = await restarted.newPage();
   await c.goto(`${URL}/console`);
@@ -56,4 +58,5 @@ await run(async (browser) => {
   await c.getByTestId('sound-state').click();
   await c.locator('body[data-sound=on]').waitFor({ timeout: T });
   check((await c.getByTestId('sound-state').textContent()) === '提示音已开启', 'sound on after the click');
+  await fresh.close();
 });
