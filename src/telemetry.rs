@@ -211,7 +211,7 @@ fn zero_series() {
         metrics::counter!("onekey_dispatch_escalations_total", "reason" => reason.as_str())
             .absolute(0);
     }
-    for protocol in ["native", "gt06", "watch", "h02", "sia", "mqtt"] {
+    for &protocol in crate::store::PROTOCOLS {
         metrics::counter!("onekey_acks_withheld_total", "protocol" => protocol).absolute(0);
     }
     for op in ["batch_commit", "commit", "status_flush"] {

@@ -22,12 +22,12 @@ impl ResponderHub {
         ResponderHub { tx }
     }
 
-    /// Publishes committed push notifications; no subscriber is fine (the app catches up).
+    /// Publishes push notifications this instance committed; no subscriber is fine (the app
+    /// catches up).
     pub fn publish<'a>(&self, notifications: impl IntoIterator<Item = &'a Notification>) {
         for n in notifications {
-            if n.channel == crate::store::Channel::Push {
+            if self.fan_out(n) {
                 metrics::counter!("onekey_responder_pushes_total").increment(1);
-                let _ = self.tx.send(Arc::new(n.clone()));
             }
         }
     }
@@ -35,10 +35,17 @@ impl ResponderHub {
     /// Hands on push notifications another instance committed (`follow.rs`); not counted again.
     pub fn relay(&self, notifications: &[Notification]) {
         for n in notifications {
-            if n.channel == crate::store::Channel::Push {
-                let _ = self.tx.send(Arc::new(n.clone()));
-            }
+            self.fan_out(n);
         }
+    }
+
+    /// Sends a push notification to every app stream; false for other channels.
+    fn fan_out(&self, n: &Notification) -> bool {
+        let push = n.channel == crate::store::Channel::Push;
+        if push {
+            let _ = self.tx.send(Arc::new(n.clone()));
+        }
+        push
     }
 
     /// A new subscription; take it *before* reading the catch-up from the store.

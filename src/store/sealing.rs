@@ -142,7 +142,7 @@ impl Store {
         let mut sealed_now = 0u64;
         for (table, column, name) in SEALED_COLUMNS {
             let rows = sqlx::query(&format!(
-                "SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL AND {column} NOT LIKE 'v1:%'"
+                "SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL AND {column} NOT LIKE '{PREFIX}%'"
             ))
             .fetch_all(&mut *tx)
             .await?;

@@ -81,7 +81,7 @@ pub fn start(
     });
     let every = Duration::from_millis(settings.traffic_window_ms.max(100));
     // Every protocol starts "not quiet", so the alert on this gauge has a series from the start.
-    for protocol in ["native", "gt06", "watch", "h02", "sia", "mqtt"] {
+    for &protocol in crate::store::PROTOCOLS {
         metrics::gauge!("onekey_traffic_quiet", "scope" => "protocol", "name" => protocol).set(0.0);
     }
     tokio::spawn(async move {
