@@ -183,7 +183,7 @@ impl Application {
             }
         }
 
-        let hub = ConsoleHub::new(4096);
+        let hub = ConsoleHub::start(store.clone(), 4096, shutdown.child_token()).await?;
         let on_commit = {
             let hub = hub.clone();
             move |committed: crate::intake::Committed| hub.publish(committed.incident_events)
@@ -235,14 +235,13 @@ impl Application {
         let broker = BrokerHealth::default();
         let mqtt = start_mqtt(&config, &gateway, &broker, &shutdown, &mut addrs).await?;
 
-        let responders = ResponderHub::new(4096);
+        let responders = ResponderHub::start(store.clone(), 4096, shutdown.child_token()).await?;
         // Several instances on one PostgreSQL: follow the others' commits (SQLite has one server).
         let follower = (store.backend() == crate::store::Backend::Postgres).then(|| {
             let relay = crate::notify::remote_commands::CommandRelay::new(store.clone());
             devices.relay_through(relay.clone());
             crate::notify::follow::spawn(
                 config.database_url.clone(),
-                store.clone(),
                 hub.clone(),
                 responders.clone(),
                 (relay, devices.clone()),

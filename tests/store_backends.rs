@@ -4,7 +4,7 @@ mod common;
 
 use common::Db;
 use onekey::domain::{AlarmKind, DeviceEvent, EventBody, now_millis};
-use onekey::store::{DeviceInput, ElderInput, Store, StoreOutcome};
+use onekey::store::{DeviceInput, ElderInput, LogPosition, Store, StoreOutcome};
 
 async fn open(db: &Db) -> Store {
     let store = Store::connect(&db.url()).await.expect("connect");
@@ -106,7 +106,15 @@ async fn batch_dedups_opens_and_joins(db: Db) {
         .unwrap()
         .unwrap();
     assert_eq!(incident.alarm_count, 2);
-    assert_eq!(store.incident_events_after(0, 100).await.unwrap().len(), 3);
+    assert_eq!(
+        store
+            .incident_events_after(LogPosition::START, 100)
+            .await
+            .unwrap()
+            .rows
+            .len(),
+        3
+    );
     let creds = store
         .device_credentials(
             "native",
@@ -147,7 +155,13 @@ async fn the_event_log_is_append_only(db: Db) {
         .await;
     assert!(delete.is_err(), "DELETE must be refused");
     assert_eq!(
-        store.incident_events_after(0, 10).await.unwrap()[0].kind,
+        store
+            .incident_events_after(LogPosition::START, 10)
+            .await
+            .unwrap()
+            .rows[0]
+            .1
+            .kind,
         "opened"
     );
 }
@@ -268,4 +282,88 @@ async fn two_instances_sharing_postgres_open_one_incident_per_elder() {
     );
     let first = results[0].incident_id;
     assert!(results.iter().all(|s| s.incident_id == first));
+}
+
+/// The log followers read (`store/log_order.rs`): a transaction that wrote first but commits last
+/// holds back what later transactions committed, so no follower's position passes it; once it
+/// commits, its row comes first. A transaction running in another database holds nothing back.
+#[tokio::test]
+async fn a_late_commit_is_never_skipped_and_other_databases_hold_nothing_back() {
+    let db = Db::postgres().await;
+    let store = open(&db).await;
+    let (elder, device) = seed(&store).await;
+    let (other_elder, other_device) = seed(&store).await;
+    let stored = store
+        .commit_events(&[alarm(device, elder, 1, AlarmKind::Sos)], now_millis())
+        .await
+        .unwrap();
+    let incident = stored.0[0].incident_id.unwrap();
+    let start = store.incident_log_end().await.unwrap();
+    assert_eq!(start.id, stored.1[0].id, "the log ends at the opening");
+
+    // Another database's writer, running throughout (its transaction id is the oldest).
+    let elsewhere_db = Db::postgres().await;
+    let elsewhere = open(&elsewhere_db).await;
+    let mut elsewhere_tx = elsewhere.pool().begin().await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()::text")
+        .execute(&mut *elsewhere_tx)
+        .await
+        .unwrap();
+
+    // A slow writer here: it appends an event and stays open.
+    let mut slow = store.pool().begin().await.unwrap();
+    let slow_id: i64 = sqlx::query_scalar(
+        "INSERT INTO incident_events (incident_id, at, kind, actor, detail) \
+         VALUES ($1, 0, 'note', 'operator:slow', '{}') RETURNING id",
+    )
+    .bind(incident)
+    .fetch_one(&mut *slow)
+    .await
+    .unwrap();
+
+    // A later writer commits at once, with higher ids.
+    let later = store
+        .commit_events(
+            &[alarm(other_device, other_elder, 1, AlarmKind::Fall)],
+            now_millis(),
+        )
+        .await
+        .unwrap();
+    let later_ids: Vec<i64> = later.1.iter().map(|e| e.id).collect();
+    assert!(later_ids.iter().all(|&id| id > slow_id));
+
+    let page = store.incident_events_after(start, 100).await.unwrap();
+    assert!(
+        page.rows.is_empty(),
+        "nothing is final while the slow writer runs: {:?}",
+        page.rows
+    );
+    assert!(page.held_back, "the later commit is held back, not lost");
+
+    slow.commit().await.unwrap();
+    let page = store.incident_events_after(start, 100).await.unwrap();
+    let ids: Vec<i64> = page.rows.iter().map(|(_, e)| e.id).collect();
+    let mut expected = vec![slow_id];
+    expected.extend(&later_ids);
+    assert_eq!(
+        ids, expected,
+        "the slow writer's event first, then the later ones"
+    );
+    assert!(
+        !page.held_back,
+        "the other database's open transaction holds nothing back"
+    );
+    assert!(page.rows.windows(2).all(|w| w[0].0 < w[1].0));
+    // A follower that resumes after the slow event (its Last-Event-ID) gets exactly the rest.
+    let resumed = store.incident_event_position(slow_id).await.unwrap();
+    let rest: Vec<i64> = store
+        .incident_events_after(resumed, 100)
+        .await
+        .unwrap()
+        .rows
+        .iter()
+        .map(|(_, e)| e.id)
+        .collect();
+    assert_eq!(rest, later_ids);
+    elsewhere_tx.rollback().await.unwrap();
 }

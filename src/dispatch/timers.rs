@@ -279,7 +279,7 @@ impl Runner {
     /// new since.
     pub fn spawn(self: Arc<Self>, cadence: Cadence, shutdown: CancellationToken) -> JoinHandle<()> {
         tokio::spawn(async move {
-            let mut feed = self.out.console.subscribe();
+            let mut feed = self.out.console.committed_here();
             if let Err(e) = self.arm_welfare(now_millis()).await {
                 tracing::warn!(error = %e, "arming welfare timers failed");
             }

@@ -42,6 +42,14 @@ pub struct DeviceEvent {
     pub body: EventBody,
 }
 
+impl DeviceEvent {
+    /// Whose incidents this event may open or join: its elder, or (negated) its device when it
+    /// has no elder. Writers order themselves by it (`store::Order::Owners`).
+    pub fn owner_key(&self) -> i64 {
+        self.elder_id.unwrap_or(-self.device_id)
+    }
+}
+
 /// What a [`DeviceEvent`] says.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventBody {

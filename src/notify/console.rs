@@ -1,68 +1,92 @@
-//! The console's live feed: every incident event, published after it is committed.
+//! The console's live feed: every committed incident event, in log order, to every open stream.
 //!
-//! A broadcast channel fans events out to every open stream. It is bounded: a console that falls
-//! behind is told it lagged and catches up from the store by event id, so a slow browser can neither
-//! grow memory nor miss events.
-//!
-//! Events committed by *another* instance on the same database are not published here; instead
-//! [`ConsoleHub::committed`] says how far the log has grown (woken by PostgreSQL `NOTIFY`, see
-//! `notify/follow.rs`), and a stream behind it catches up from the store.
+//! The feed is the store's incident log followed by one tail task (`log_tail.rs`): a commit on
+//! this instance wakes it at once, one on another instance through PostgreSQL `NOTIFY`
+//! (`follow.rs`). Its broadcast is bounded: a console that falls behind reads the store from where
+//! it stands, so a slow browser can neither grow memory nor miss events.
 
 use std::sync::Arc;
 
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
+use super::log_tail::{Follower, LogTail, Reader};
 use crate::domain::IncidentEvent;
+use crate::store::{LogPosition, Store, StoreResult};
 
 /// Fan-out of committed incident events.
 #[derive(Clone)]
 pub struct ConsoleHub {
-    tx: broadcast::Sender<Arc<IncidentEvent>>,
-    committed: Arc<watch::Sender<i64>>,
+    tail: LogTail<IncidentEvent>,
+    store: Store,
+    here: broadcast::Sender<Arc<IncidentEvent>>,
 }
 
 impl ConsoleHub {
-    /// A hub that buffers up to `capacity` events per subscriber.
-    pub fn new(capacity: usize) -> ConsoleHub {
-        let (tx, _) = broadcast::channel(capacity);
-        ConsoleHub {
-            tx,
-            committed: Arc::new(watch::Sender::new(0)),
-        }
+    /// Starts following `store`'s incident log from its end, buffering up to `capacity` events
+    /// per stream, until `shutdown`.
+    pub async fn start(
+        store: Store,
+        capacity: usize,
+        shutdown: CancellationToken,
+    ) -> StoreResult<ConsoleHub> {
+        let end = store.incident_log_end().await?;
+        let tail = LogTail::start(
+            "incident_events",
+            reader(&store),
+            end,
+            capacity,
+            |_| metrics::counter!("onekey_console_events_total").increment(1),
+            shutdown,
+        );
+        let (here, _) = broadcast::channel(capacity);
+        Ok(ConsoleHub { tail, store, here })
     }
 
-    /// Records that the log holds events up to `id`, committed by any instance.
-    pub fn log_grew_to(&self, id: i64) {
-        self.committed.send_if_modified(|known| {
-            let grew = id > *known;
-            if grew {
-                *known = id;
-            }
-            grew
-        });
-    }
-
-    /// The newest event id known to be committed, by this instance or another.
-    pub fn committed(&self) -> watch::Receiver<i64> {
-        self.committed.subscribe()
-    }
-
-    /// Publishes committed events, in id order.
+    /// Says that `events` were committed: the feed reads them (and anything committed before
+    /// them) from the store and passes them on in log order.
     pub fn publish(&self, events: impl IntoIterator<Item = IncidentEvent>) {
+        let mut any = false;
         for event in events {
-            metrics::counter!("onekey_console_events_total").increment(1);
-            // No subscriber is fine: consoles catch up from the store when they connect.
-            let _ = self.tx.send(Arc::new(event));
+            any = true;
+            // No subscriber is fine: dispatch's inbox holds what it must act on.
+            let _ = self.here.send(Arc::new(event));
+        }
+        if any {
+            self.tail.wake();
         }
     }
 
-    /// A new subscription; take it *before* reading the catch-up from the store.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<IncidentEvent>> {
-        self.tx.subscribe()
+    /// The events this instance commits, as it commits them (unordered across tasks): what
+    /// dispatch acts on at once. Other instances' events reach it through its inbox.
+    pub fn committed_here(&self) -> broadcast::Receiver<Arc<IncidentEvent>> {
+        self.here.subscribe()
     }
 
-    /// Open subscriptions.
-    pub fn subscribers(&self) -> usize {
-        self.tx.receiver_count()
+    /// Says that another instance committed something: the feed reads on.
+    pub fn wake(&self) {
+        self.tail.wake();
     }
+
+    /// Follows the feed after incident event `after` (`None`: from now on).
+    pub async fn follow(&self, after: Option<i64>) -> StoreResult<Follower<IncidentEvent>> {
+        let from = match after {
+            Some(id) => Some(self.store.incident_event_position(id).await?),
+            None => None,
+        };
+        Ok(self.tail.follow(from, reader(&self.store), |_| true))
+    }
+
+    /// Open streams.
+    pub fn subscribers(&self) -> usize {
+        self.tail.followers()
+    }
+}
+
+fn reader(store: &Store) -> Reader<IncidentEvent> {
+    let store = store.clone();
+    Arc::new(move |after: LogPosition, limit| {
+        let store = store.clone();
+        Box::pin(async move { store.incident_events_after(after, limit).await })
+    })
 }

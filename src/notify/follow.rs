@@ -1,10 +1,9 @@
 //! Following the commits of every instance on one PostgreSQL database. Each transaction that
 //! appends incident events or push notifications queues a `NOTIFY onekey_commits`
 //! (`store::begin_ordered`), delivered by PostgreSQL on commit to every listening connection. This
-//! instance's follower wakes on it (and once a second regardless, for a notification lost while
-//! its connection was down), reads how far the log has grown and what pushes were added, and hands
-//! that to the local hubs: consoles then catch up from the store in id order, apps get their
-//! pushes. Events this instance committed itself reach its hubs directly, without the wait.
+//! instance's follower wakes the console's and the apps' feeds on it, and they read on from the
+//! store in log order (`log_tail.rs`; they also read once a second regardless, for a notification
+//! lost while this connection was down).
 //!
 //! The same connection carries device commands between instances (`remote_commands.rs`).
 //!
@@ -22,34 +21,20 @@ use std::sync::Arc;
 
 use super::remote_commands::{self, CommandRelay};
 use super::{ConnectedDevices, ConsoleHub, ResponderHub};
-use crate::store::{COMMITS_CHANNEL, Store};
+use crate::store::COMMITS_CHANNEL;
 
-const SAFETY_POLL: Duration = Duration::from_secs(1);
-const PAGE: i64 = 500;
+const RECONNECT: Duration = Duration::from_secs(1);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Starts following `url`'s commits; returns the task (it ends at `shutdown`).
 pub fn spawn(
     url: String,
-    store: Store,
     console: ConsoleHub,
     responders: ResponderHub,
     commands: (Arc<CommandRelay>, ConnectedDevices),
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut pushes = loop {
-            match store.last_push_id_of_all().await {
-                Ok(id) => break id,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read where pushes start; retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(SAFETY_POLL) => {}
-                    }
-                }
-            }
-        };
         tracing::info!("following other instances' commits");
         let mut listener = None;
         loop {
@@ -59,23 +44,22 @@ pub fn spawn(
             let woken = match listener.as_mut() {
                 Some(l) => tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    n = tokio::time::timeout(SAFETY_POLL, l.recv()) => match n {
-                        Ok(Ok(n)) if n.channel() == COMMITS_CHANNEL => true,
-                        Ok(Ok(n)) => {
+                    n = l.recv() => match n {
+                        Ok(n) if n.channel() == COMMITS_CHANNEL => true,
+                        Ok(n) => {
                             relay_command(&commands, n);
                             continue;
                         }
-                        Ok(Err(e)) => {
+                        Err(e) => {
                             tracing::warn!(error = %e, "commit listener failed; reconnecting");
                             listener = None;
                             false
                         }
-                        Err(_) => false,
                     },
                 },
                 None => tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(SAFETY_POLL) => false,
+                    _ = tokio::time::sleep(RECONNECT) => false,
                 },
             };
             if woken {
@@ -88,9 +72,8 @@ pub fn spawn(
                         }
                     }
                 }
-            }
-            if let Err(e) = catch_up(&store, &console, &responders, &mut pushes).await {
-                tracing::warn!(error = %e, "cannot follow other instances' commits");
+                console.wake();
+                responders.wake();
             }
         }
     })
@@ -112,11 +95,13 @@ async fn listen(url: &str) -> Option<PgListener> {
     match opened {
         Ok(Ok(listener)) => Some(listener),
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "cannot LISTEN for commits; polling once a second");
+            tracing::warn!(error = %e, "cannot LISTEN for commits; the feeds poll once a second");
             None
         }
         Err(_) => {
-            tracing::warn!("the commit listener did not connect in time; polling once a second");
+            tracing::warn!(
+                "the commit listener did not connect in time; the feeds poll once a second"
+            );
             None
         }
     }
@@ -130,26 +115,4 @@ fn relay_command(
 ) {
     let (relay, devices) = (relay.clone(), devices.clone());
     tokio::spawn(async move { relay.handle(n.channel(), n.payload(), &devices).await });
-}
-
-async fn catch_up(
-    store: &Store,
-    console: &ConsoleHub,
-    responders: &ResponderHub,
-    pushes: &mut i64,
-) -> crate::store::StoreResult<()> {
-    let last = store.last_incident_event_id().await?;
-    tracing::trace!(last, "the log has grown to");
-    console.log_grew_to(last);
-    loop {
-        let page = store.push_notifications_since(*pushes, PAGE).await?;
-        let Some(last) = page.last() else {
-            return Ok(());
-        };
-        *pushes = last.id;
-        responders.relay(&page);
-        if (page.len() as i64) < PAGE {
-            return Ok(());
-        }
-    }
 }

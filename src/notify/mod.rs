@@ -7,6 +7,7 @@ pub mod console;
 pub mod devices;
 pub mod follow;
 pub mod inbound;
+pub mod log_tail;
 pub mod outbox;
 pub mod receipts;
 pub mod remote_commands;

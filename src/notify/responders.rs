@@ -1,57 +1,87 @@
-//! The responders' live app stream: committed push notifications, fanned out after their
-//! transaction commits. The same rows go to the MQTT task topic through the push relay, so the
-//! app's page and its push can never disagree; an app stream that lags or reconnects catches up
-//! from the store by notification id.
+//! The responders' live app stream: committed push notifications, in log order, to every open
+//! app stream. The same rows go to the MQTT task topic through the push relay, so the app's page
+//! and its push can never disagree.
+//!
+//! Like the console's feed (`console.rs`), this is the store's push log followed by one tail task
+//! (`log_tail.rs`), woken by this instance's commits and other instances' `NOTIFY`; an app stream
+//! that lags or reconnects reads its own pushes from the store from where it stands.
 
 use std::sync::Arc;
 
-use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
-use crate::store::Notification;
+use super::log_tail::{Follower, LogTail, Reader};
+use crate::store::{Channel, LogPosition, Notification, Store, StoreResult};
 
 /// Fan-out of committed push notifications.
 #[derive(Clone)]
 pub struct ResponderHub {
-    tx: broadcast::Sender<Arc<Notification>>,
+    tail: LogTail<Notification>,
+    store: Store,
 }
 
 impl ResponderHub {
-    /// A hub buffering up to `capacity` notifications per subscriber.
-    pub fn new(capacity: usize) -> ResponderHub {
-        let (tx, _) = broadcast::channel(capacity);
-        ResponderHub { tx }
+    /// Starts following `store`'s push notifications from their end, buffering up to `capacity`
+    /// per app stream, until `shutdown`.
+    pub async fn start(
+        store: Store,
+        capacity: usize,
+        shutdown: CancellationToken,
+    ) -> StoreResult<ResponderHub> {
+        let end = store.push_log_end().await?;
+        let tail = LogTail::start(
+            "push_notifications",
+            reader(&store, None),
+            end,
+            capacity,
+            |_| {},
+            shutdown,
+        );
+        Ok(ResponderHub { tail, store })
     }
 
-    /// Publishes push notifications this instance committed; no subscriber is fine (the app
-    /// catches up).
+    /// Says that `notifications` were committed; the pushes among them are counted and passed
+    /// on (read from the store, in log order).
     pub fn publish<'a>(&self, notifications: impl IntoIterator<Item = &'a Notification>) {
-        for n in notifications {
-            if self.fan_out(n) {
-                metrics::counter!("onekey_responder_pushes_total").increment(1);
-            }
+        let pushes = notifications
+            .into_iter()
+            .filter(|n| n.channel == Channel::Push)
+            .count();
+        if pushes > 0 {
+            metrics::counter!("onekey_responder_pushes_total").increment(pushes as u64);
+            self.tail.wake();
         }
     }
 
-    /// Hands on push notifications another instance committed (`follow.rs`); not counted again.
-    pub fn relay(&self, notifications: &[Notification]) {
-        for n in notifications {
-            self.fan_out(n);
-        }
+    /// Says that another instance committed something: the feed reads on.
+    pub fn wake(&self) {
+        self.tail.wake();
     }
 
-    /// Sends a push notification to every app stream; false for other channels.
-    fn fan_out(&self, n: &Notification) -> bool {
-        let push = n.channel == crate::store::Channel::Push;
-        if push {
-            let _ = self.tx.send(Arc::new(n.clone()));
-        }
-        push
+    /// Follows `responder`'s pushes after push `after` (`None`: from now on).
+    pub async fn follow(
+        &self,
+        responder: i64,
+        after: Option<i64>,
+    ) -> StoreResult<Follower<Notification>> {
+        let from = match after {
+            Some(id) => Some(self.store.push_position(id).await?),
+            None => None,
+        };
+        Ok(self.tail.follow(
+            from,
+            reader(&self.store, Some(responder)),
+            move |n: &Notification| n.responder_id == Some(responder),
+        ))
     }
+}
 
-    /// A new subscription; take it *before* reading the catch-up from the store.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Notification>> {
-        self.tx.subscribe()
-    }
+fn reader(store: &Store, responder: Option<i64>) -> Reader<Notification> {
+    let store = store.clone();
+    Arc::new(move |after: LogPosition, limit| {
+        let store = store.clone();
+        Box::pin(async move { store.pushes_after(responder, after, limit).await })
+    })
 }
 
 /// The message an app receives for a push notification, on MQTT and on its live stream alike:

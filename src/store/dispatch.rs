@@ -173,7 +173,12 @@ impl Store {
     /// version check, and writes offers, lifecycle progress, timers, events, attention and
     /// notifications. Nothing of it is visible unless all of it is.
     pub async fn write_step(&self, w: &StepWrite) -> StoreResult<StepCommit> {
-        let mut tx = super::begin_ordered(&self.pool, self.backend).await?;
+        let mut tx = super::begin_ordered(
+            &self.pool,
+            self.backend,
+            super::Order::Incident(w.incident_id),
+        )
+        .await?;
         if let Some(consume) = &w.consume
             && !consume_trigger(&mut tx, consume, w.at).await?
         {
@@ -417,7 +422,7 @@ impl Store {
                 format!("{select} FOR UPDATE SKIP LOCKED"),
             ),
             Backend::Sqlite => (
-                super::begin_ordered(&self.pool, self.backend).await?,
+                super::begin_ordered(&self.pool, self.backend, super::Order::Unlocked).await?,
                 select.to_string(),
             ),
         };
@@ -531,7 +536,9 @@ impl Store {
         detail: serde_json::Value,
         at: Millis,
     ) -> StoreResult<Option<crate::domain::IncidentEvent>> {
-        let mut tx = super::begin_ordered(&self.pool, self.backend).await?;
+        let mut tx =
+            super::begin_ordered(&self.pool, self.backend, super::Order::Owners(&[elder_id]))
+                .await?;
         let opened = open_incident(&mut tx, elder_id, device_id, category, kind, at, at).await?;
         let Some(id) = opened else {
             return Ok(None);

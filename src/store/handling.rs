@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::rows::{self, INCIDENT_COLUMNS};
-use super::{Store, StoreError, StoreResult, begin_ordered, events::append_event};
+use super::{Order, Store, StoreError, StoreResult, begin_ordered, events::append_event};
 use crate::domain::{Incident, IncidentEvent, IncidentStatus, Millis};
 
 /// A change of the operator handling an incident.
@@ -39,7 +39,7 @@ impl Store {
         change: HandlerChange<'_>,
         at: Millis,
     ) -> StoreResult<Option<(Incident, IncidentEvent)>> {
-        let mut tx = begin_ordered(&self.pool, self.backend).await?;
+        let mut tx = begin_ordered(&self.pool, self.backend, Order::Incident(id)).await?;
         let row = sqlx::query(&format!(
             "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1"
         ))

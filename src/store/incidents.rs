@@ -2,10 +2,10 @@
 //! same transaction as the state change it records.
 
 use serde_json::json;
-use sqlx::Row;
 
+use super::log_order::{self, LogPage, LogPosition};
 use super::rows::{self, INCIDENT_COLUMNS};
-use super::{Store, StoreError, StoreResult, begin_ordered, events::append_event};
+use super::{Order, Store, StoreError, StoreResult, begin_ordered, events::append_event};
 use crate::domain::{Category, Incident, IncidentEvent, IncidentStatus, Millis, Outcome};
 
 /// Filters for listing incidents; all optional.
@@ -122,32 +122,38 @@ impl Store {
         Ok(row.as_ref().map(rows::incident_event).transpose()?)
     }
 
-    /// Incident events with an id above `after`, oldest first: the live stream's catch-up.
+    /// Up to `limit` incident events after `after`, in log order (`store/log_order.rs`): what the
+    /// live streams follow, on every instance alike.
     pub async fn incident_events_after(
         &self,
-        after: i64,
+        after: LogPosition,
         limit: i64,
-    ) -> StoreResult<Vec<IncidentEvent>> {
-        let rows = sqlx::query(
-            "SELECT id, incident_id, at, kind, actor, detail FROM incident_events \
-             WHERE id > $1 ORDER BY id LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(rows::incident_event)
-            .collect::<Result<_, _>>()?)
+    ) -> StoreResult<LogPage<IncidentEvent>> {
+        let sql = log_order::page_sql(
+            self.backend,
+            "id, incident_id, at, kind, actor, detail",
+            "incident_events",
+            "",
+            "id",
+            "tx_id",
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.tx)
+            .bind(after.id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        log_order::page(&rows, 0, |r| Ok(rows::incident_event(r)?))
     }
 
-    /// The highest incident event id (0 when there are none).
-    pub async fn last_incident_event_id(&self) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM incident_events")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get(0)?)
+    /// Where a client that saw incident event `id` stands in the log (`Last-Event-ID`).
+    pub async fn incident_event_position(&self, id: i64) -> StoreResult<LogPosition> {
+        log_order::position_of(&self.pool, "incident_events", "", id).await
+    }
+
+    /// The position of the last final incident event: where a follower starting now begins.
+    pub async fn incident_log_end(&self) -> StoreResult<LogPosition> {
+        log_order::end_of(&self.pool, self.backend, "incident_events", "").await
     }
 
     /// Records the first time an incident reached a console. Returns the event when this call set it.
@@ -247,7 +253,7 @@ impl Store {
         detail: serde_json::Value,
         at: Millis,
     ) -> StoreResult<Option<IncidentEvent>> {
-        let mut tx = begin_ordered(&self.pool, self.backend).await?;
+        let mut tx = begin_ordered(&self.pool, self.backend, Order::Incident(id)).await?;
         let exists = sqlx::query("SELECT id FROM incidents WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -275,7 +281,7 @@ impl Store {
         set: &str,
         guard: &str,
     ) -> StoreResult<Option<(Incident, IncidentEvent)>> {
-        let mut tx = begin_ordered(&self.pool, self.backend).await?;
+        let mut tx = begin_ordered(&self.pool, self.backend, Order::Incident(id)).await?;
         let row = sqlx::query(&format!(
             "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1"
         ))

@@ -13,7 +13,7 @@ use serde_json::json;
 use sqlx::{Any, Row, Transaction};
 
 use super::events::append_event;
-use super::{Store, StoreResult, begin_ordered};
+use super::{Order, Store, StoreResult, begin_ordered};
 use crate::domain::{Category, DeviceEvent, DeviceStatus, EventBody, IncidentEvent, Millis};
 
 /// Whether an event is new.
@@ -61,7 +61,8 @@ impl Store {
         events: &[DeviceEvent],
         now: Millis,
     ) -> StoreResult<(Vec<Stored>, Vec<IncidentEvent>)> {
-        let mut tx = begin_ordered(&self.pool, self.backend).await?;
+        let owners: Vec<i64> = events.iter().map(DeviceEvent::owner_key).collect();
+        let mut tx = begin_ordered(&self.pool, self.backend, Order::Owners(&owners)).await?;
         let mut results = Vec::with_capacity(events.len());
         let mut appended = Vec::new();
         for event in events {

@@ -52,6 +52,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "sealed_secrets",
         include_str!("../../migrations/sqlite/0008_sealed_secrets.sql"),
     ),
+    (
+        9,
+        "log_order",
+        include_str!("../../migrations/sqlite/0009_log_order.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -94,6 +99,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         8,
         "sealed_secrets",
         include_str!("../../migrations/postgres/0008_sealed_secrets.sql"),
+    ),
+    (
+        9,
+        "log_order",
+        include_str!("../../migrations/postgres/0009_log_order.sql"),
     ),
 ];
 

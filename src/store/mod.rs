@@ -20,6 +20,7 @@ mod events;
 mod handling;
 mod incidents;
 mod intake_batch;
+mod log_order;
 mod migrations;
 mod notifications;
 mod quarantine;
@@ -55,6 +56,8 @@ pub use events::{DISPATCH_INPUTS, INBOX_GRACE_MS, inbox_event, inbox_name};
 pub use handling::HandlerChange;
 pub use incidents::IncidentFilter;
 pub use intake_batch::{StatusUpdate, StoreOutcome, Stored};
+pub use log_order::{COMMITS_CHANNEL, LogPage, LogPosition};
+pub(crate) use log_order::{Order, begin_ordered};
 pub use notifications::{Channel, DeliveryStatus, Fallback, NewNotification, Notification};
 pub use queue::{MapPoint, QueueRow};
 pub use reports::{IncidentOffer, IncidentTimes, OperatorRow};
@@ -275,38 +278,6 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-/// The PostgreSQL channel every transaction that appends incident events or push notifications
-/// notifies on commit; each instance listens and its streams catch up (`notify/follow.rs`).
-pub const COMMITS_CHANNEL: &str = "onekey_commits";
-
-/// Begins a transaction in which incident events will be appended. On PostgreSQL it takes a
-/// transaction-scoped advisory lock so that incident events commit in id order: the console's
-/// catch-up (`id > last seen`) then never skips an event that committed late. In the same round
-/// trip it queues a `NOTIFY` on [`COMMITS_CHANNEL`], which PostgreSQL delivers to every listening
-/// instance when (and only if) the transaction commits.
-pub(crate) async fn begin_ordered(
-    pool: &AnyPool,
-    backend: Backend,
-) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
-    let mut tx = pool.begin().await?;
-    match backend {
-        Backend::Postgres => {
-            sqlx::query("SELECT pg_advisory_xact_lock(1249), pg_notify('onekey_commits', '')")
-                .execute(&mut *tx)
-                .await?;
-        }
-        // Take SQLite's write lock before the first read (like BEGIN IMMEDIATE): a deferred
-        // transaction that reads and then writes cannot wait for a concurrent writer and fails
-        // with "database is locked"; waiting here honours busy_timeout instead.
-        Backend::Sqlite => {
-            sqlx::query("UPDATE incidents SET id = id WHERE 0 = 1")
-                .execute(&mut *tx)
-                .await?;
-        }
-    }
-    Ok(tx)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::log_order::{self, LogPage, LogPosition};
 use super::{Backend, Store, StoreError, StoreResult};
 use crate::domain::{IncidentEvent, Millis};
 
@@ -203,6 +204,14 @@ fn notification(r: &AnyRow) -> StoreResult<Notification> {
     })
 }
 
+/// The push notifications of `responder_id`, or of everyone.
+fn push_filter(responder_id: Option<i64>) -> String {
+    match responder_id {
+        Some(id) => format!("channel = 'push' AND responder_id = {id}"),
+        None => "channel = 'push'".into(),
+    }
+}
+
 fn rows(rows: &[AnyRow]) -> StoreResult<Vec<Notification>> {
     let mut v: Vec<Notification> = rows.iter().map(notification).collect::<Result<_, _>>()?;
     v.sort_by_key(|n| n.id);
@@ -283,7 +292,7 @@ impl Store {
         n: &NewNotification,
         now: Millis,
     ) -> StoreResult<Option<Notification>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_ordered(&self.pool, self.backend, super::Order::Unlocked).await?;
         let queued = insert(&mut tx, n, now).await?;
         tx.commit().await?;
         Ok(queued)
@@ -493,24 +502,46 @@ impl Store {
         Ok(row.try_get::<i64, _>(0)? > 0)
     }
 
-    /// A responder's push notifications with an id above `after`, oldest first: the app stream's
-    /// catch-up.
-    pub async fn push_notifications_after(
+    /// Up to `limit` push notifications after `after`, in log order (`store/log_order.rs`), of
+    /// one responder or of all: what app streams follow, on every instance alike.
+    pub async fn pushes_after(
         &self,
-        responder_id: i64,
-        after: i64,
+        responder_id: Option<i64>,
+        after: LogPosition,
         limit: i64,
-    ) -> StoreResult<Vec<Notification>> {
-        let found = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM notifications WHERE responder_id = $1 AND channel = 'push' \
-             AND id > $2 ORDER BY id LIMIT $3"
-        ))
-        .bind(responder_id)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows(&found)
+    ) -> StoreResult<LogPage<Notification>> {
+        let filter = push_filter(responder_id);
+        let sql = log_order::page_sql(
+            self.backend,
+            COLUMNS,
+            "notifications",
+            &filter,
+            "id",
+            "tx_id",
+        );
+        let found = sqlx::query(&sql)
+            .bind(after.tx)
+            .bind(after.id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        log_order::page(&found, 0, notification)
+    }
+
+    /// Where an app that saw push `id` stands in the push log (`Last-Event-ID`).
+    pub async fn push_position(&self, id: i64) -> StoreResult<LogPosition> {
+        log_order::position_of(&self.pool, "notifications", "channel = 'push'", id).await
+    }
+
+    /// The position of the last final push notification: where a follower starting now begins.
+    pub async fn push_log_end(&self) -> StoreResult<LogPosition> {
+        log_order::end_of(
+            &self.pool,
+            self.backend,
+            "notifications",
+            "channel = 'push'",
+        )
+        .await
     }
 
     /// `NOTIFY channel, payload` (PostgreSQL only; other instances listen).
@@ -521,45 +552,6 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
-    }
-
-    /// Every responder's push notifications with an id above `after`, oldest first: what an
-    /// instance's app streams learn of pushes another instance committed.
-    pub async fn push_notifications_since(
-        &self,
-        after: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<Notification>> {
-        let found = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM notifications WHERE channel = 'push' AND id > $1 \
-             ORDER BY id LIMIT $2"
-        ))
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows(&found)
-    }
-
-    /// The newest push notification id (where an instance starts following pushes).
-    pub async fn last_push_id_of_all(&self) -> StoreResult<i64> {
-        let row =
-            sqlx::query("SELECT COALESCE(MAX(id), 0) FROM notifications WHERE channel = 'push'")
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(row.try_get(0)?)
-    }
-
-    /// The newest push notification id of a responder (where a fresh app stream starts).
-    pub async fn last_push_id(&self, responder_id: i64) -> StoreResult<i64> {
-        let row = sqlx::query(
-            "SELECT COALESCE(MAX(id), 0) FROM notifications WHERE responder_id = $1 \
-             AND channel = 'push'",
-        )
-        .bind(responder_id)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get(0)?)
     }
 
     /// Every notification about an incident, oldest first (the incident page's delivery view).
@@ -656,7 +648,12 @@ impl Store {
         detail: serde_json::Value,
         at: Millis,
     ) -> StoreResult<Option<IncidentEvent>> {
-        let mut tx = super::begin_ordered(&self.pool, self.backend).await?;
+        let mut tx = super::begin_ordered(
+            &self.pool,
+            self.backend,
+            super::Order::Incident(incident_id),
+        )
+        .await?;
         let event = raise_attention(&mut tx, incident_id, reason, detail, at).await?;
         tx.commit().await?;
         Ok(event)
@@ -670,7 +667,12 @@ impl Store {
         by: &str,
         at: Millis,
     ) -> StoreResult<Option<IncidentEvent>> {
-        let mut tx = super::begin_ordered(&self.pool, self.backend).await?;
+        let mut tx = super::begin_ordered(
+            &self.pool,
+            self.backend,
+            super::Order::Incident(incident_id),
+        )
+        .await?;
         let row = sqlx::query("SELECT attention FROM incidents WHERE id = $1")
             .bind(incident_id)
             .fetch_optional(&mut *tx)

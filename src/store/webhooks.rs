@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use super::log_order::{self, LogPosition};
 use super::notifications::{self, Channel, NewNotification};
 use super::sealing;
 use super::{Store, StoreError, StoreResult};
@@ -169,47 +170,54 @@ impl Store {
     /// matching (event, subscription) and moves the cursor, in one transaction. Returns the
     /// notifications queued; an instance that lost the race to move the cursor queues none.
     pub async fn fan_out_webhooks(&self, limit: i64, now: Millis) -> StoreResult<usize> {
-        let cursor = sqlx::query("SELECT position FROM outbox_cursors WHERE name = $1")
-            .bind(CURSOR)
-            .fetch_optional(&self.pool)
-            .await?;
+        let cursor =
+            sqlx::query("SELECT position_tx, position FROM outbox_cursors WHERE name = $1")
+                .bind(CURSOR)
+                .fetch_optional(&self.pool)
+                .await?;
         let Some(cursor) = cursor else {
             // First start: deliver from now on, not the whole history.
-            let last = self.last_incident_event_id().await?;
+            let end = self.incident_log_end().await?;
             sqlx::query(
-                "INSERT INTO outbox_cursors (name, position) VALUES ($1, $2) \
+                "INSERT INTO outbox_cursors (name, position_tx, position) VALUES ($1, $2, $3) \
                  ON CONFLICT (name) DO NOTHING",
             )
             .bind(CURSOR)
-            .bind(last)
+            .bind(end.tx)
+            .bind(end.id)
             .execute(&self.pool)
             .await?;
             return Ok(0);
         };
-        let position: i64 = cursor.try_get(0)?;
+        let position = LogPosition {
+            tx: cursor.try_get(0)?,
+            id: cursor.try_get(1)?,
+        };
         let subs: Vec<WebhookSubscription> = self
             .list_webhooks()
             .await?
             .into_iter()
             .filter(|s| s.enabled)
             .collect();
-        let rows = sqlx::query(
-            "SELECT ev.id, ev.incident_id, ev.at, ev.kind, ev.actor, ev.detail, i.category, \
-             e.grid_id FROM incident_events ev JOIN incidents i ON i.id = ev.incident_id \
-             LEFT JOIN elders e ON e.id = i.elder_id WHERE ev.id > $1 ORDER BY ev.id LIMIT $2",
-        )
-        .bind(position)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        let Some(last) = rows.last().map(|r| r.try_get::<i64, _>(0)).transpose()? else {
-            return Ok(0);
-        };
-        let mut events = Vec::with_capacity(rows.len());
-        for r in &rows {
+        let sql = log_order::page_sql(
+            self.backend,
+            "ev.id, ev.incident_id, ev.at, ev.kind, ev.actor, ev.detail, i.category, e.grid_id",
+            "incident_events ev JOIN incidents i ON i.id = ev.incident_id \
+             LEFT JOIN elders e ON e.id = i.elder_id",
+            "",
+            "ev.id",
+            "ev.tx_id",
+        );
+        let rows = sqlx::query(&sql)
+            .bind(position.tx)
+            .bind(position.id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        let page = log_order::page(&rows, 0, |r| {
             let detail: String = r.try_get(5)?;
             let category: String = r.try_get(6)?;
-            events.push(Fanned {
+            Ok(Fanned {
                 event: IncidentEvent {
                     id: r.try_get(0)?,
                     incident_id: r.try_get(1)?,
@@ -220,8 +228,12 @@ impl Store {
                 },
                 category: Category::parse(&category),
                 grid: r.try_get(7)?,
-            });
-        }
+            })
+        })?;
+        let Some(last) = page.rows.last().map(|(p, _)| *p) else {
+            return Ok(0);
+        };
+        let events: Vec<Fanned> = page.rows.into_iter().map(|(_, f)| f).collect();
         let areas = if subs.iter().any(|s| s.area_id.is_some()) {
             self.area_parents().await?
         } else {
@@ -268,11 +280,14 @@ impl Store {
         }
         let mut tx = self.pool.begin().await?;
         let moved = sqlx::query(
-            "UPDATE outbox_cursors SET position = $1 WHERE name = $2 AND position = $3",
+            "UPDATE outbox_cursors SET position_tx = $1, position = $2 \
+             WHERE name = $3 AND position_tx = $4 AND position = $5",
         )
-        .bind(last)
+        .bind(last.tx)
+        .bind(last.id)
         .bind(CURSOR)
-        .bind(position)
+        .bind(position.tx)
+        .bind(position.id)
         .execute(&mut *tx)
         .await?;
         if moved.rows_affected() == 0 {

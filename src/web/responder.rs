@@ -10,7 +10,6 @@ use axum::http::request::Parts;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast::error::RecvError;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -352,8 +351,8 @@ async fn receipts(
 /// Where an app stream starts.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct AppStreamParams {
-    /// Replay pushes with an id above this one first (default: the `Last-Event-ID` header, else
-    /// only pushes from now on).
+    /// Replay the pushes that came after this one (its id) first (default: the `Last-Event-ID`
+    /// header, else only pushes from now on).
     pub after: Option<i64>,
     /// A single-use ticket from `POST /api/v1/auth/ticket` (browsers' `EventSource` cannot send
     /// the token in a header).
@@ -372,23 +371,12 @@ async fn stream(
     headers: axum::http::HeaderMap,
     axum::extract::Query(params): axum::extract::Query<AppStreamParams>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    // Subscribe before reading where to start, so nothing committed in between is lost.
-    let rx = app.responders.subscribe();
     let header = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok());
-    let last = match params.after.or(header) {
-        Some(id) => id,
-        None => app.store.last_push_id(me).await?,
-    };
     let feed = AppFeed {
-        store: app.store.clone(),
-        rx,
-        me,
-        last,
-        backlog: std::collections::VecDeque::new(),
-        catch_up: true,
+        follower: app.responders.follow(me, params.after.or(header)).await?,
         shutdown: super::stream::session_watch(&app, &caller),
     };
     let guard = feed.shutdown.clone().drop_guard();
@@ -408,57 +396,13 @@ async fn stream(
 }
 
 struct AppFeed {
-    store: crate::store::Store,
-    rx: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::store::Notification>>,
-    me: i64,
-    last: i64,
-    backlog: std::collections::VecDeque<crate::store::Notification>,
-    catch_up: bool,
+    follower: crate::notify::log_tail::Follower<crate::store::Notification>,
     shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl AppFeed {
-    /// The next push for this responder after `last`, from the store when behind, else live.
-    async fn next(&mut self) -> Option<crate::store::Notification> {
-        loop {
-            if let Some(n) = self.backlog.pop_front() {
-                if n.id > self.last {
-                    self.last = n.id;
-                    return Some(n);
-                }
-                continue;
-            }
-            if self.catch_up {
-                match self
-                    .store
-                    .push_notifications_after(self.me, self.last, 200)
-                    .await
-                {
-                    Ok(page) => {
-                        self.catch_up = page.len() == 200;
-                        self.backlog.extend(page);
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "app stream catch-up failed; retrying");
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                        continue;
-                    }
-                }
-            }
-            let msg = tokio::select! {
-                _ = self.shutdown.cancelled() => return None,
-                m = self.rx.recv() => m,
-            };
-            match msg {
-                Ok(n) if n.responder_id == Some(self.me) && n.id > self.last => {
-                    self.last = n.id;
-                    return Some((*n).clone());
-                }
-                Ok(_) => continue,
-                Err(RecvError::Lagged(_)) => self.catch_up = true,
-                Err(RecvError::Closed) => return None,
-            }
-        }
+    /// The next push for this responder, or `None` when the session or the server ends.
+    async fn next(&mut self) -> Option<std::sync::Arc<crate::store::Notification>> {
+        self.follower.next(&self.shutdown).await
     }
 }

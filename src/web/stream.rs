@@ -1,17 +1,13 @@
 //! The console's live feed: Server-Sent Events of every committed incident event.
 //!
 //! Each SSE event's `id` is the incident event's id, so a browser's `EventSource` resumes after a
-//! reconnect by sending `Last-Event-ID`, and the server replays what was missed from the store. The
-//! store is the source of truth: whenever the live channel lags, or an event arrives with a gap before
-//! it, the stream catches up from the store by id before going on. Nothing is skipped and nothing is
-//! sent twice on one stream.
-//!
-//! Events another instance committed are not on this instance's live channel: the hub's
-//! `committed` watermark (woken by PostgreSQL `NOTIFY`) tells the stream the log has grown, and
-//! what has not arrived live within a short grace is read from the store. A scoped operator's
-//! stream carries only the events of incidents in their area.
+//! reconnect by sending `Last-Event-ID`, and the server replays what was missed from the store.
+//! Events come in the incident log's order (`store/log_order.rs`), the same on every instance and
+//! after every reconnect, whichever instance committed them (`notify/log_tail.rs`). Nothing is
+//! skipped and nothing is sent twice on one stream. A scoped operator's stream carries only the
+//! events of incidents in their area.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +17,6 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
-use tokio::sync::broadcast::{self, error::RecvError};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -29,6 +24,7 @@ use super::AppState;
 use super::error::ApiResult;
 use super::policy::Caller;
 use crate::domain::{IncidentEvent, now_millis};
+use crate::notify::log_tail::Follower;
 use crate::store::Store;
 
 /// Routes: the live stream.
@@ -39,25 +35,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Where to start.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct StreamParams {
-    /// Replay events with an id above this one first. Default: the `Last-Event-ID` header, else
-    /// only events from now on.
+    /// Replay the events that came after this one (its id) in the log first. Default: the
+    /// `Last-Event-ID` header, else only events from now on.
     pub after: Option<i64>,
     /// A single-use ticket from `POST /api/v1/auth/ticket`, for clients that cannot send the
     /// token in a header (browsers' `EventSource`). Tokens are never accepted in a URL.
     pub ticket: Option<String>,
-}
-
-const CATCH_UP_PAGE: i64 = 500;
-
-/// How long a stream waits for its own instance's publication of a commit it was told of before
-/// it reads the commit from the store.
-const BEHIND_GRACE: Duration = Duration::from_millis(20);
-
-async fn sleep_until(behind: Option<(i64, tokio::time::Instant)>) {
-    match behind {
-        Some((_, at)) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Live incident events (`text/event-stream`). Each event: `id: <event id>`, `event: incident`,
@@ -70,24 +53,13 @@ async fn stream(
     headers: HeaderMap,
     Query(params): Query<StreamParams>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    // Subscribe before reading where to start, so nothing committed in between is lost.
-    let live = app.hub.subscribe();
     let header = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok());
-    let last_id = match params.after.or(header) {
-        Some(id) => id,
-        None => app.store.last_incident_event_id().await?,
-    };
     let feed = Feed {
+        follower: app.hub.follow(params.after.or(header)).await?,
         store: app.store.clone(),
-        committed: app.hub.committed(),
-        behind: None,
-        live,
-        last_id,
-        backlog: VecDeque::new(),
-        catch_up: true,
         shutdown: session_watch(&app, &caller),
     };
     let feed = Guarded(feed.shutdown.clone().drop_guard(), feed);
@@ -195,78 +167,14 @@ fn mark_shown(store: Store, hub: crate::notify::ConsoleHub, incident_id: i64) {
 struct Guarded(#[allow(dead_code)] tokio_util::sync::DropGuard, Feed);
 
 struct Feed {
+    follower: Follower<IncidentEvent>,
     store: Store,
-    /// How far the log has grown on any instance: behind it, catch up from the store.
-    committed: tokio::sync::watch::Receiver<i64>,
-    /// Events up to this id are committed but not yet seen here; read the store at the instant.
-    behind: Option<(i64, tokio::time::Instant)>,
-    live: broadcast::Receiver<Arc<IncidentEvent>>,
-    last_id: i64,
-    backlog: VecDeque<IncidentEvent>,
-    catch_up: bool,
     shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl Feed {
-    /// The next event after `last_id`, or `None` when the server is shutting down.
+    /// The next event, or `None` when the session or the server ends.
     async fn next(&mut self) -> Option<Arc<IncidentEvent>> {
-        loop {
-            if let Some(event) = self.backlog.pop_front() {
-                if event.id > self.last_id {
-                    self.last_id = event.id;
-                    return Some(Arc::new(event));
-                }
-                continue;
-            }
-            if self.catch_up {
-                match self
-                    .store
-                    .incident_events_after(self.last_id, CATCH_UP_PAGE)
-                    .await
-                {
-                    Ok(page) => {
-                        self.catch_up = page.len() as i64 == CATCH_UP_PAGE;
-                        self.backlog.extend(page);
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "console catch-up failed; retrying");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        continue;
-                    }
-                }
-            }
-            let received = tokio::select! {
-                _ = self.shutdown.cancelled() => return None,
-                received = self.live.recv() => received,
-                Ok(()) = self.committed.changed() => {
-                    // The log grew. This instance's own commits arrive on `live` a moment
-                    // later; what is still missing after a short grace was committed by another
-                    // instance, and is read from the store.
-                    let target = *self.committed.borrow_and_update();
-                    if target > self.last_id {
-                        self.behind = Some((target, tokio::time::Instant::now() + BEHIND_GRACE));
-                    }
-                    continue;
-                }
-                _ = sleep_until(self.behind), if self.behind.is_some() => {
-                    if self.behind.is_some_and(|(target, _)| target > self.last_id) {
-                        self.catch_up = true;
-                    }
-                    self.behind = None;
-                    continue;
-                }
-            };
-            match received {
-                Ok(event) if event.id <= self.last_id => continue,
-                Ok(event) if event.id == self.last_id + 1 => {
-                    self.last_id = event.id;
-                    return Some(event);
-                }
-                // A gap: an earlier event is committed but not yet published here. Read the store.
-                Ok(_) | Err(RecvError::Lagged(_)) => self.catch_up = true,
-                Err(RecvError::Closed) => return None,
-            }
-        }
+        self.follower.next(&self.shutdown).await
     }
 }

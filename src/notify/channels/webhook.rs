@@ -106,7 +106,7 @@ pub fn spawn_fan_out(
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut feed = console.subscribe();
+        let mut feed = console.committed_here();
         loop {
             loop {
                 match store.fan_out_webhooks(500, now_millis()).await {
