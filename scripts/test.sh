@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The test suite: makes sure PostgreSQL, Mosquitto, promtool, openssl, haproxy, cargo-deb and (for
-# the browser tests) Chromium are there and running, then runs every test of the workspace. Safe to
-# run again; installs only what is missing.
+# The test suite: makes sure PostgreSQL, Mosquitto, nats-server, promtool, openssl, haproxy,
+# cargo-deb and (for the browser tests) Chromium are there and running, then runs every test of the
+# workspace. Safe to run again; installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +43,9 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   as_root mosquitto -d -c /etc/mosquitto/mosquitto.conf
   sleep 1
 fi
+
+# NATS (tests/broker_cluster.rs starts a private three-node cluster with JetStream and MQTT).
+command -v nats-server >/dev/null 2>&1 || { log "installing nats-server"; apt_install nats-server; }
 
 # promtool checks the shipped alert rules (tests/deploy_files.rs); openssl makes the TLS tests'
 # certificates.

@@ -36,7 +36,8 @@ pub struct Config {
     pub h02_addr: String,
     /// SIA DC-09 listener.
     pub sia_addr: String,
-    /// External MQTT broker; unset runs the embedded one.
+    /// External MQTT broker; unset runs the embedded one. Several comma-separated URLs name the
+    /// nodes of one cluster, tried in turn after each connection error.
     pub mqtt_url: Option<String>,
     /// Topic prefix.
     pub mqtt_prefix: String,

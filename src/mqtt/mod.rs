@@ -147,6 +147,59 @@ impl BrokerUrl {
     }
 }
 
+/// The nodes of the broker: `mqtt_url` is one URL or several separated by commas (the nodes of one
+/// cluster; a comma inside a password is written `%2C`). A connection starts at the first node and
+/// moves to the next after every connection error, so a client whose node died reconnects to a
+/// surviving one without a load balancer in front of the cluster.
+#[derive(Debug, Clone)]
+pub struct BrokerUrls {
+    urls: Vec<BrokerUrl>,
+    current: usize,
+}
+
+impl BrokerUrls {
+    /// Parses `url[,url…]` (blanks around the commas are ignored).
+    pub fn parse(list: &str) -> anyhow::Result<BrokerUrls> {
+        let urls = list
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(BrokerUrl::parse)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        anyhow::ensure!(!urls.is_empty(), "no MQTT broker URL");
+        Ok(BrokerUrls { urls, current: 0 })
+    }
+
+    /// The node to connect to.
+    pub fn current(&self) -> &BrokerUrl {
+        &self.urls[self.current]
+    }
+
+    /// Moves to the next node (after a connection error) and returns it; with one node, that node.
+    pub fn advance(&mut self) -> &BrokerUrl {
+        self.current = (self.current + 1) % self.urls.len();
+        self.current()
+    }
+
+    /// How many nodes.
+    pub fn len(&self) -> usize {
+        self.urls.len()
+    }
+
+    /// Never: [`BrokerUrls::parse`] refuses an empty list.
+    pub fn is_empty(&self) -> bool {
+        self.urls.is_empty()
+    }
+}
+
+impl std::fmt::Display for BrokerUrls {
+    /// `host:port` of the current node (never the credentials).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let u = self.current();
+        write!(f, "{}:{}", u.host, u.port)
+    }
+}
+
 fn tls_config() -> anyhow::Result<rumqttc::TlsConfiguration> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
@@ -309,6 +362,34 @@ mod tests {
         assert!(BrokerUrl::parse("http://x").is_err());
         assert!(BrokerUrl::parse("mqtt://:1883").is_err());
         assert!(BrokerUrl::parse("mqtt://h:99999").is_err());
+    }
+
+    #[test]
+    fn a_list_of_nodes_is_tried_in_turn() {
+        let mut nodes =
+            BrokerUrls::parse("mqtt://u:p%2Cq@n1:1883, mqtt://n2:1884 ,mqtts://n3").expect("list");
+        assert_eq!(nodes.len(), 3);
+        assert_eq!(nodes.current().host, "n1");
+        assert_eq!(
+            nodes.current().credentials,
+            Some(("u".into(), "p,q".into()))
+        );
+        assert_eq!(nodes.to_string(), "n1:1883");
+        assert_eq!(nodes.advance().port, 1884);
+        let third = nodes.advance();
+        assert_eq!(
+            (third.host.as_str(), third.tls, third.port),
+            ("n3", true, 8883)
+        );
+        assert_eq!(
+            nodes.advance().host,
+            "n1",
+            "back to the first after the last"
+        );
+        let mut one = BrokerUrls::parse("mqtt://only:1").expect("one");
+        assert_eq!(one.advance().host, "only");
+        assert!(BrokerUrls::parse(" , ").is_err());
+        assert!(BrokerUrls::parse("mqtt://n1,http://n2").is_err());
     }
 
     #[test]

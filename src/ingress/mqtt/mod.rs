@@ -22,7 +22,8 @@
 //! exponential backoff with jitter after every error); it does not resubscribe (we subscribe after
 //! every CONNACK); `publish` waits when its request channel is full (we use `try_publish`); it drops
 //! unacknowledged publishes when the broker starts a new session (ACKs are covered by the device's
-//! retry).
+//! retry); it knows one address (with several nodes in `mqtt_url` we hand it the next after every
+//! error).
 
 pub mod json_uplink;
 
@@ -43,7 +44,7 @@ use super::native::Native;
 use super::{Adapter, DeviceAuth, GatewayContext, Reason, Reject, commit};
 use crate::domain::{DeviceEvent, now_millis};
 use crate::mqtt::topics::{self, Topics};
-use crate::mqtt::{Backoff, BrokerHealth, BrokerState, BrokerUrl, MqttSettings};
+use crate::mqtt::{Backoff, BrokerHealth, BrokerState, BrokerUrls, MqttSettings};
 use crate::store::StoreOutcome;
 use json_uplink::{JsonAck, JsonUplink};
 
@@ -63,7 +64,8 @@ impl Mqtt {
     }
 }
 
-/// Connects to the broker at `url` and starts the device connection.
+/// Connects to the broker at `url` (one URL, or the nodes of a cluster: [`BrokerUrls`]) and starts
+/// the device connection.
 pub fn start(
     url: &str,
     prefix: &str,
@@ -73,7 +75,7 @@ pub fn start(
     health: BrokerHealth,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Mqtt> {
-    let url = BrokerUrl::parse(url)?;
+    let brokers = BrokerUrls::parse(url)?;
     let topics = Topics::new(prefix);
     let client_id = crate::mqtt::default_client_id(settings, &topics);
     let backoff = Backoff::new(
@@ -83,7 +85,7 @@ pub fn start(
     health.set(BrokerState::Down);
 
     let (client, mut eventloop) = AsyncClient::new(
-        crate::mqtt::options(&url, &client_id, settings, false)?,
+        crate::mqtt::options(brokers.current(), &client_id, settings, false)?,
         settings.request_queue.max(16),
     );
     eventloop.set_network_options(crate::mqtt::network_options());
@@ -97,12 +99,15 @@ pub fn start(
             reachable: Default::default(),
         }),
         filters: topics.uplink_filters(share_group.as_deref()).to_vec(),
+        brokers,
+        client_id: client_id.clone(),
+        settings: settings.clone(),
         health,
         backoff,
         limit: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
         shutdown,
     };
-    let span = tracing::info_span!("mqtt", client_id = %client_id, broker = %format!("{}:{}", url.host, url.port));
+    let span = tracing::info_span!("mqtt", client_id = %client_id);
     let ingress_task = tokio::spawn(ingress.run(eventloop).instrument(span));
     Ok(Mqtt {
         tasks: vec![ingress_task],
@@ -120,6 +125,10 @@ struct Ctx {
 struct Ingress {
     ctx: Arc<Ctx>,
     filters: Vec<String>,
+    /// The broker's nodes; the next one is tried after every connection error.
+    brokers: BrokerUrls,
+    client_id: String,
+    settings: MqttSettings,
     health: BrokerHealth,
     backoff: Backoff,
     limit: Arc<Semaphore>,
@@ -153,6 +162,7 @@ impl Ingress {
                     self.backoff.reset();
                     tracing::info!(
                         session_present = ack.session_present,
+                        broker = %self.brokers,
                         "MQTT connected; subscribing"
                     );
                     metrics::gauge!("onekey_mqtt_connected").set(1.0);
@@ -207,7 +217,18 @@ impl Ingress {
                     metrics::gauge!("onekey_mqtt_connected").set(0.0);
                     metrics::counter!("onekey_mqtt_connection_errors_total").increment(1);
                     let delay = self.backoff.next_delay();
-                    tracing::warn!(error = %e, retry_in = ?delay, "MQTT connection error");
+                    tracing::warn!(error = %e, broker = %self.brokers, retry_in = ?delay, "MQTT connection error");
+                    if self.brokers.len() > 1 {
+                        // The next node of the cluster; the session (and what rumqttc has not had
+                        // acknowledged) goes with the client id.
+                        let next = self.brokers.advance().clone();
+                        match crate::mqtt::options(&next, &self.client_id, &self.settings, false) {
+                            Ok(o) => eventloop.mqtt_options = o,
+                            Err(e) => {
+                                tracing::error!(error = %e, "MQTT options for the next broker node")
+                            }
+                        }
+                    }
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         _ = self.shutdown.cancelled() => break,

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::mqtt::{Backoff, BrokerUrl, MqttSettings, Topics, valid_id};
+use crate::mqtt::{Backoff, BrokerUrls, MqttSettings, Topics, valid_id};
 use crate::notify::{Attempt, ConsoleHub, Transport, app_message};
 use crate::store::{Channel, Notification, Store};
 
@@ -96,7 +96,7 @@ pub fn start(
     console: ConsoleHub,
     shutdown: CancellationToken,
 ) -> anyhow::Result<(Arc<MqttPush>, JoinHandle<()>)> {
-    let url = BrokerUrl::parse(url)?;
+    let url = BrokerUrls::parse(url)?;
     let topics = Topics::new(prefix);
     let client_id = format!("{}-push", crate::mqtt::default_client_id(settings, &topics));
     let share_group =
@@ -123,7 +123,8 @@ pub fn start(
 }
 
 struct Driver {
-    url: BrokerUrl,
+    /// The broker's nodes; the next one is tried after every lost connection.
+    url: BrokerUrls,
     client_id: String,
     settings: MqttSettings,
     filter: String,
@@ -132,20 +133,24 @@ struct Driver {
 }
 
 impl Driver {
-    async fn run(self, mut rx: mpsc::Receiver<Request>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
         let mut backoff = Backoff::new(
             Duration::from_millis(self.settings.backoff_min_ms),
             Duration::from_millis(self.settings.backoff_max_ms),
         );
         loop {
-            let options =
-                match crate::mqtt::options(&self.url, &self.client_id, &self.settings, false) {
-                    Ok(o) => o,
-                    Err(e) => {
-                        tracing::error!(error = %e, "MQTT push options invalid; push disabled");
-                        return;
-                    }
-                };
+            let options = match crate::mqtt::options(
+                self.url.current(),
+                &self.client_id,
+                &self.settings,
+                false,
+            ) {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::error!(error = %e, "MQTT push options invalid; push disabled");
+                    return;
+                }
+            };
             let (client, mut eventloop) = AsyncClient::new(options, WINDOW * 2);
             eventloop.set_network_options(crate::mqtt::network_options());
             let error = self
@@ -156,7 +161,8 @@ impl Driver {
             };
             metrics::gauge!("onekey_mqtt_push_connected").set(0.0);
             let delay = backoff.next_delay();
-            tracing::warn!(error = %error, retry_in = ?delay, "MQTT push connection lost");
+            tracing::warn!(error = %error, broker = %self.url, retry_in = ?delay, "MQTT push connection lost");
+            self.url.advance();
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = self.shutdown.cancelled() => return,
