@@ -120,7 +120,7 @@ async fn main() {
         let of: Vec<&Run> = all.iter().filter(|r| r.instances == n).collect();
         let get = |f: fn(&Run) -> f64| of.iter().map(|r| f(r)).collect::<Vec<f64>>();
         println!(
-            "| {n} | {} | {} ms | {} ms | {} / {} | {} of {} | {} KiB | {} KiB | {} MiB |",
+            "| {n} | {} | {} ms | {} ms | {} / {} | {} of {} | {} KiB | {} | {} MiB |",
             range(get(|r| r.acked_per_s), 0),
             range(get(|r| r.p50_ms), 1),
             range(get(|r| r.p99_ms), 1),
@@ -130,12 +130,11 @@ async fn main() {
             n * connections,
             range(get(|r| r.kib_per_connection[0]), 1),
             if n > 1 {
-                range(
-                    of.iter()
-                        .flat_map(|r| r.kib_per_connection[1..].to_vec())
-                        .collect(),
-                    1,
-                )
+                let others = of
+                    .iter()
+                    .flat_map(|r| r.kib_per_connection[1..].to_vec())
+                    .collect();
+                format!("{} KiB", range(others, 1))
             } else {
                 "–".into()
             },
