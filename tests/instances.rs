@@ -371,3 +371,270 @@ async fn three_instances_behind_haproxy_lose_nothing_when_one_is_killed_under_lo
     a.stop().await;
     b.stop().await;
 }
+
+/// Waits until `responder`'s own task view shows a pending offer; returns its incident.
+async fn offered(
+    http: &reqwest::Client,
+    bases: &[String],
+    first: usize,
+    token: &str,
+    responder: i64,
+) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (status, tasks, _) = responder_call(http, bases, first, token, None, "tasks").await;
+        assert_eq!(status, 200, "{tasks}");
+        let pending = tasks.as_array().into_iter().flatten().find_map(|t| {
+            (t["offer"]["status"] == "pending")
+                .then(|| t["offer"]["incident_id"].as_i64())
+                .flatten()
+        });
+        if let Some(incident) = pending {
+            return incident;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "responder {responder} was never offered their elder's incident"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// One call of the responder API, sent to `bases[first]` and, like an app behind a load balancer,
+/// to the next instance whenever one cannot be reached (or dies before answering): the status and
+/// JSON body of the first answer, and the instance that gave it.
+async fn responder_call(
+    http: &reqwest::Client,
+    bases: &[String],
+    first: usize,
+    token: &str,
+    post: Option<&str>,
+    get: &str,
+) -> (u16, serde_json::Value, usize) {
+    for attempt in 0..3 * bases.len() {
+        let at = (first + attempt) % bases.len();
+        let url = format!("{}/api/v1/responder/{}", bases[at], post.unwrap_or(get));
+        let req = match post {
+            Some(_) => http.post(url).json(&serde_json::json!({})),
+            None => http.get(url),
+        };
+        let sent = req.bearer_auth(token).timeout(WAIT).send().await;
+        if let Ok(res) = sent {
+            let status = res.status().as_u16();
+            if let Ok(text) = res.text().await {
+                let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+                return (status, body, at);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no instance answered {}", post.unwrap_or(get));
+}
+
+#[tokio::test]
+async fn volunteers_racing_on_three_instances_take_each_incident_once_when_one_is_killed() {
+    const ELDERS: usize = 24;
+    const RACERS: usize = 3;
+    let db = Db::postgres().await;
+    // Short responder refreshes (every instance indexes the volunteers at once), a short timer
+    // lease (what the killed instance had claimed is fired again soon), and room for all the
+    // volunteers' logins from this one address.
+    let env = [
+        ("ONEKEY_DISPATCH__RESPONDER_REFRESH_MS", "500"),
+        ("ONEKEY_DISPATCH__TIMER_LEASE_MS", "3000"),
+        ("ONEKEY_LOGIN_BURST", "500"),
+    ];
+    let a = TestServer::start(&db, &env).await;
+    let b = TestServer::start(&db, &env).await;
+    let c = TestServer::start(&db, &env).await;
+    let bases = vec![a.base(), b.base(), c.base()];
+
+    // Elders 11 km apart, each with three volunteers within 110 m: each incident is offered to
+    // its own three (the emergency team's one nearby seat; no key holders) and to nobody else.
+    let mut elders = Vec::new();
+    let mut volunteers = Vec::new();
+    for i in 0..ELDERS {
+        let (lat, lon) = (26.5 + 0.1 * i as f64, 114.98);
+        let (status, elder) = a
+            .post(
+                "/api/v1/elders",
+                serde_json::json!({ "name": format!("抢单老人 {i}"), "address": "吉州区 文山街道 1 号",
+                                    "lat": lat, "lon": lon, "living": "alone" }),
+            )
+            .await;
+        assert_eq!(status, 201, "{elder}");
+        let elder = elder["id"].as_i64().expect("elder id");
+        let device = 9300 + i as u64;
+        a.register_device(
+            "native",
+            &device.to_string(),
+            Some(&hex::encode(demo_key(device))),
+            Some(elder),
+        )
+        .await;
+        let people: Vec<(String, String)> = (0..RACERS)
+            .map(|k| {
+                (
+                    format!("抢单志愿者 {i}-{k}"),
+                    format!("1390000{i:02}{k:02}"),
+                )
+            })
+            .collect();
+        let group =
+            futures_util::future::join_all(people.iter().enumerate().map(|(k, (name, phone))| {
+                a.responder_on_duty(name, phone, lat + 0.0005 * k as f64, lon)
+            }))
+            .await;
+        elders.push((elder, device));
+        volunteers.push(group);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await; // every instance's responder refresh
+
+    let (config, native) = haproxy_config(&[&a, &b, &c]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("haproxy.cfg");
+    std::fs::write(&cfg, &config).unwrap();
+    let mut haproxy = tokio::process::Command::new("haproxy")
+        .arg("-db")
+        .arg("-f")
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run haproxy (Debian package haproxy)");
+    let lb = format!("127.0.0.1:{native}");
+    let deadline = Instant::now() + WAIT;
+    while tokio::net::TcpStream::connect(&lb).await.is_err() {
+        assert!(Instant::now() < deadline, "haproxy did not listen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Each elder calls through HAProxy; the three volunteers offered the incident wait for the
+    // offer in their own task view and accept it at the same moment, each on a different
+    // instance (A, B, C; once C is gone, the next one). A third of the way in, C is killed.
+    let raced = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut races = Vec::new();
+    for (i, ((elder, device), group)) in elders.iter().zip(&volunteers).enumerate() {
+        let (lb, raced, device, elder) = (lb.clone(), raced.clone(), *device, *elder);
+        let (http, bases, group) = (a.http.clone(), bases.clone(), group.clone());
+        races.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(150 * i as u64)).await;
+            sos_until_acked(lb, device).await;
+            let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(RACERS));
+            let racers: Vec<_> = group
+                .into_iter()
+                .enumerate()
+                .map(|(k, (responder, token))| {
+                    let (http, bases, barrier) = (http.clone(), bases.clone(), barrier.clone());
+                    tokio::spawn(async move {
+                        let incident = offered(&http, &bases, k, &token, responder).await;
+                        barrier.wait().await;
+                        let accept = format!("tasks/{incident}/accept");
+                        let (status, body, at) =
+                            responder_call(&http, &bases, k, &token, Some(&accept), "").await;
+                        (responder, incident, status, body, at)
+                    })
+                })
+                .collect();
+            let mut answers = Vec::new();
+            for r in racers {
+                answers.push(r.await.expect("volunteer task"));
+            }
+            raced.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            (elder, answers)
+        }));
+    }
+    while raced.load(std::sync::atomic::Ordering::SeqCst) < ELDERS / 3 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let killed_after = raced.load(std::sync::atomic::Ordering::SeqCst);
+    c.kill().await;
+    let mut outcomes = Vec::new();
+    for race in races {
+        outcomes.push(race.await.expect("race"));
+    }
+    // Races in which C's volunteer was answered by another instance.
+    let failed_over = outcomes
+        .iter()
+        .filter(|(_, answers)| answers[2].4 != 2)
+        .count();
+
+    let incidents = a.incidents().await;
+    assert_eq!(incidents.len(), ELDERS, "one incident per elder");
+    let mut refused = 0;
+    for ((elder, answers), group) in outcomes.iter().zip(&volunteers) {
+        let incident = answers[0].1;
+        assert!(
+            answers.iter().all(|(_, i, ..)| *i == incident),
+            "elder {elder}: the volunteers were offered different incidents: {answers:?}"
+        );
+        let mut winners = Vec::new();
+        for (responder, _, status, body, _) in answers {
+            match status {
+                204 => winners.push(*responder),
+                409 => {
+                    assert_eq!(body["error"]["code"], "conflict", "{body}");
+                    refused += 1;
+                }
+                _ => panic!("responder {responder}, incident {incident}: {status} {body}"),
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "incident {incident}: told they hold the task: {winners:?}; answers {answers:?}"
+        );
+        let (_, detail) = a.get(&format!("/api/v1/incidents/{incident}")).await;
+        assert_eq!(detail["incident"]["elder_id"].as_i64(), Some(*elder));
+        assert_eq!(
+            detail["incident"]["status"], "accepted",
+            "{}",
+            detail["incident"]
+        );
+        let accepted: Vec<i64> = detail["offers"]
+            .as_array()
+            .expect("offers")
+            .iter()
+            .filter(|o| o["status"] == "accepted")
+            .filter_map(|o| o["responder_id"].as_i64())
+            .collect();
+        assert_eq!(accepted, winners, "incident {incident}: accepted offers");
+        let counted: Vec<i64> = a
+            .events_of(incident, "offer_accepted")
+            .await
+            .iter()
+            .filter_map(|e| e["detail"]["responder_id"].as_i64())
+            .collect();
+        assert_eq!(
+            counted, winners,
+            "incident {incident}: offer_accepted events"
+        );
+        // Each volunteer's own view: the winner holds the task, the others have nothing of it.
+        for (responder, token) in group {
+            let (status, tasks, _) =
+                responder_call(&a.http, &bases[..2], 0, token, None, "tasks").await;
+            assert_eq!(status, 200);
+            let mine: Vec<&serde_json::Value> = tasks
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|t| t["offer"]["incident_id"].as_i64() == Some(incident))
+                .collect();
+            if winners.contains(responder) {
+                assert_eq!(mine.len(), 1, "{tasks}");
+                assert_eq!(mine[0]["offer"]["status"], "accepted");
+            } else {
+                assert!(mine.is_empty(), "responder {responder} still sees {mine:?}");
+            }
+        }
+    }
+    println!(
+        "3 instances, C killed after {killed_after} of {ELDERS} races: {ELDERS} incidents, each \
+         accepted once by one of {RACERS} racing volunteers; {refused} losing accepts answered \
+         409; in {failed_over} races C's volunteer was answered by A or B"
+    );
+    let _ = haproxy.kill().await;
+    a.stop().await;
+    b.stop().await;
+}
