@@ -135,9 +135,11 @@ async fn measure(
     let committed: Committed = Arc::default();
     let stop_at = Instant::now() + Duration::from_secs(seconds);
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Where the follower starts, read before any writer runs.
+    let start = store.incident_log_end().await?;
     let follower = {
         let (store, committed, done) = (store.clone(), committed.clone(), done.clone());
-        tokio::spawn(async move { follow(&store, design, committed, done).await })
+        tokio::spawn(async move { follow(&store, design, start, committed, done).await })
     };
     let mut tasks = Vec::new();
     for (w, (elder, device, incident)) in owners.into_iter().enumerate() {
@@ -277,17 +279,18 @@ async fn append(
     Ok(ids)
 }
 
-/// Follows the log the way `design` does until every writer is done and it has seen every
+/// Follows the log the way `design` does, from `start`, until every writer is done and it has seen every
 /// committed event (or 5 s more have passed); returns when each event was seen after its commit
 /// (µs) and how many committed events it never saw.
 async fn follow(
     store: &Store,
     design: Design,
+    start: onekey::store::LogPosition,
     committed: Committed,
     done: Arc<std::sync::atomic::AtomicBool>,
 ) -> anyhow::Result<(Histogram<u64>, usize)> {
     let mut seen = Histogram::<u64>::new(3)?;
-    let mut position = store.incident_log_end().await?;
+    let mut position = start;
     let mut last_id = position.id;
     let mut got = std::collections::HashSet::new();
     let mut until = None;
