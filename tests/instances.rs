@@ -200,6 +200,43 @@ fn haproxy_config(servers: &[&TestServer]) -> (String, u16) {
     (out, native)
 }
 
+/// The documented HAProxy configuration in front of `servers`, running until dropped.
+struct Haproxy {
+    /// The native device port's address.
+    native: String,
+    process: tokio::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Haproxy {
+    async fn start(servers: &[&TestServer]) -> Haproxy {
+        let (config, native) = haproxy_config(servers);
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("haproxy.cfg");
+        std::fs::write(&cfg, &config).unwrap();
+        let process = tokio::process::Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("run haproxy (Debian package haproxy)");
+        let native = format!("127.0.0.1:{native}");
+        let deadline = Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(&native).await.is_err() {
+            assert!(Instant::now() < deadline, "haproxy did not listen");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Haproxy {
+            native,
+            process,
+            _dir: dir,
+        }
+    }
+}
+
 /// One elder's pendant behind the load balancer: sends its SOS and, like firmware, sends the very
 /// same frame again on a new connection until it is ACKed. Returns how many tries it took.
 async fn sos_until_acked(addr: String, id: u64) -> u32 {
@@ -250,25 +287,8 @@ async fn three_instances_behind_haproxy_lose_nothing_when_one_is_killed_under_lo
                 .0,
         );
     }
-    let (config, native) = haproxy_config(&[&a, &b, &c]);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("haproxy.cfg");
-    std::fs::write(&cfg, &config).unwrap();
-    let mut haproxy = tokio::process::Command::new("haproxy")
-        .arg("-db")
-        .arg("-f")
-        .arg(&cfg)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run haproxy (Debian package haproxy)");
-    let lb = format!("127.0.0.1:{native}");
-    let deadline = Instant::now() + WAIT;
-    while tokio::net::TcpStream::connect(&lb).await.is_err() {
-        assert!(Instant::now() < deadline, "haproxy did not listen");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut haproxy = Haproxy::start(&[&a, &b, &c]).await;
+    let lb = haproxy.native.clone();
     // Consoles on the instances that survive, from before the first alarm.
     let mut console = EventStream::open(&b, None).await;
     let mut console_a = EventStream::open(&a, None).await;
@@ -367,7 +387,7 @@ async fn three_instances_behind_haproxy_lose_nothing_when_one_is_killed_under_lo
         incidents.len(),
         opened.len()
     );
-    let _ = haproxy.kill().await;
+    let _ = haproxy.process.kill().await;
     a.stop().await;
     b.stop().await;
 }
@@ -490,25 +510,8 @@ async fn volunteers_racing_on_three_instances_take_each_incident_once_when_one_i
     }
     tokio::time::sleep(Duration::from_millis(1500)).await; // every instance's responder refresh
 
-    let (config, native) = haproxy_config(&[&a, &b, &c]);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("haproxy.cfg");
-    std::fs::write(&cfg, &config).unwrap();
-    let mut haproxy = tokio::process::Command::new("haproxy")
-        .arg("-db")
-        .arg("-f")
-        .arg(&cfg)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run haproxy (Debian package haproxy)");
-    let lb = format!("127.0.0.1:{native}");
-    let deadline = Instant::now() + WAIT;
-    while tokio::net::TcpStream::connect(&lb).await.is_err() {
-        assert!(Instant::now() < deadline, "haproxy did not listen");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut haproxy = Haproxy::start(&[&a, &b, &c]).await;
+    let lb = haproxy.native.clone();
 
     // Each elder calls through HAProxy; the three volunteers offered the incident wait for the
     // offer in their own task view and accept it at the same moment, each on a different
@@ -634,7 +637,7 @@ async fn volunteers_racing_on_three_instances_take_each_incident_once_when_one_i
          accepted once by one of {RACERS} racing volunteers; {refused} losing accepts answered \
          409; in {failed_over} races C's volunteer was answered by A or B"
     );
-    let _ = haproxy.kill().await;
+    let _ = haproxy.process.kill().await;
     a.stop().await;
     b.stop().await;
 }
