@@ -379,6 +379,10 @@ async fn run(server: &TestServer, name: &str, seeded: &Seeded) {
         child.wait().await
     })
     .await;
+    if outcome.is_err() {
+        // Its stderr ends only when it does.
+        let _ = child.kill().await;
+    }
     let errors = err_task.await.unwrap_or_default();
     match outcome {
         Ok(Ok(status)) if status.success() => {

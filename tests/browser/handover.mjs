@@ -47,16 +47,24 @@ await run(async (browser) => {
   const token = await b.evaluate(() => sessionStorage.getItem('onekey.console.token'));
   // A new browser process: nothing of the first one's interaction with the page carries over.
   const fresh = await launch();
-  const restarted = await fresh.newContext({ viewport: { width: 1024, height: 768 }, locale: 'zh-CN' });
-  await restarted.addInitScript((t) => sessionStorage.setItem('onekey.console.token', t), token);
-  const c = await restarted.newPage();
-  await c.goto(`${URL}/console`);
-  await c.getByTestId('sound-state').waitFor({ timeout: T });
-  await c.locator('body[data-sound=off]').waitFor({ timeout: T });
-  check((await c.getByTestId('sound-state').textContent()).includes('提示音已关闭'), 'the sound-off state is visible');
-  await shot(c, 'console-sound-off.png');
-  await c.getByTestId('sound-state').click();
-  await c.locator('body[data-sound=on]').waitFor({ timeout: T });
-  check((await c.getByTestId('sound-state').textContent()) === '提示音已开启', 'sound on after the click');
-  await fresh.close();
+  try {
+    const restarted = await fresh.newContext({ viewport: { width: 1024, height: 768 }, locale: 'zh-CN' });
+    await restarted.addInitScript((t) => sessionStorage.setItem('onekey.console.token', t), token);
+    const c = await restarted.newPage();
+    // Playwright runs its own in-page checks (locators, evaluate) as user gestures, and a page
+    // that has seen a gesture may start its sound. So touch nothing in the page until the
+    // console has built its view, sound state included, and opened its live stream: wait for
+    // that request on the network instead.
+    const streaming = c.waitForRequest((r) => r.url().includes('/api/v1/stream'), { timeout: T });
+    await c.goto(`${URL}/console`);
+    await streaming;
+    await c.locator('body[data-sound=off]').waitFor({ timeout: T });
+    check((await c.getByTestId('sound-state').textContent()).includes('提示音已关闭'), 'the sound-off state is visible');
+    await shot(c, 'console-sound-off.png');
+    await c.getByTestId('sound-state').click();
+    await c.locator('body[data-sound=on]').waitFor({ timeout: T });
+    check((await c.getByTestId('sound-state').textContent()) === '提示音已开启', 'sound on after the click');
+  } finally {
+    await fresh.close();
+  }
 });

@@ -129,5 +129,8 @@ export async function run(body) {
   } finally {
     await browser.close();
     process.stdin.destroy();
+    // Nothing a spec left open (another browser, a timer) keeps the process alive; output
+    // already written still reaches the harness first.
+    setTimeout(() => process.exit(), 1000).unref();
   }
 }
