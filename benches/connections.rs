@@ -58,21 +58,7 @@ async fn main() {
     for i in 0..=n {
         csv.push_str(&format!("gt06,{}\n", imei(i)));
     }
-    let res = server
-        .http
-        .post(format!("{}/api/v1/import", server.base()))
-        .bearer_auth(&server.token)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .expect("import");
-    assert_eq!(
-        res.status(),
-        200,
-        "{}",
-        res.text().await.unwrap_or_default()
-    );
+    server.import_csv(csv).await;
     let addr = server.addr("gt06");
     let pid = server.pid();
     tokio::time::sleep(Duration::from_secs(1)).await;

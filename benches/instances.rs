@@ -202,21 +202,7 @@ async fn measure(
     for i in 0..n * connections {
         csv.push_str(&format!("gt06,{}\n", imei(i)));
     }
-    let res = first
-        .http
-        .post(format!("{}/api/v1/import", first.base()))
-        .bearer_auth(&first.token)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .expect("import the trackers");
-    assert_eq!(
-        res.status(),
-        200,
-        "{}",
-        res.text().await.unwrap_or_default()
-    );
+    first.import_csv(csv).await;
     let mut servers = vec![first];
     for _ in 1..n {
         servers.push(TestServer::start(&db, &quiet).await);

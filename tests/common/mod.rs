@@ -321,6 +321,22 @@ impl TestServer {
         assert_eq!(status, 200, "import: {text}");
     }
 
+    /// Imports a CSV file (`POST /api/v1/import`, `text/csv`) and expects it accepted.
+    pub async fn import_csv(&self, csv: String) {
+        let res = self
+            .http
+            .post(format!("{}/api/v1/import", self.base()))
+            .bearer_auth(&self.token)
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .expect("import");
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        assert_eq!(status, 200, "import: {text}");
+    }
+
     /// Where simulated devices reach this server: every listener, and the embedded broker with
     /// the account `mqtt_user` (name, password).
     pub fn device_targets(&self, mqtt_user: (&str, &str)) -> onekey_sim::devices::Targets {
