@@ -158,6 +158,13 @@ impl Store {
             }
         }
         tx.commit().await?;
+        if sealed_now > 0 && self.backend == super::Backend::Sqlite {
+            // The clear values are still in the database file until the WAL is checkpointed into
+            // it: do that now, not whenever the last connection closes.
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await?;
+        }
         if sealed_now > 0 {
             tracing::info!(
                 values = sealed_now,
