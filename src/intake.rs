@@ -8,7 +8,8 @@
 //! others from being stored.
 //!
 //! Heartbeat state takes the other door, [`Intake::report_status`]: it is kept in memory and written
-//! every `status_flush` in one transaction, without an fsync per heartbeat.
+//! every `status_flush` by a task of its own, [`STATUS_CHUNK`] devices per statement, without an
+//! fsync per heartbeat and without ever holding up the writer of the alarms.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -199,24 +200,22 @@ const REFUSALS_KEPT: usize = 10_000;
 
 impl Writer {
     async fn run(mut self) {
-        let mut flush = tokio::time::interval(self.config.status_flush);
-        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (stop, stopped) = oneshot::channel();
+        let flusher = tokio::spawn(write_statuses_every(
+            self.store.clone(),
+            self.statuses.clone(),
+            self.config.status_flush,
+            stopped,
+        ));
         let mut batch = Vec::with_capacity(self.config.batch_max);
-        loop {
-            tokio::select! {
-                biased;
-                job = self.rx.recv() => match job {
-                    Some(job) => {
-                        batch.push(job);
-                        self.fill(&mut batch).await;
-                        self.commit(&mut batch).await;
-                    }
-                    None => break,
-                },
-                _ = flush.tick() => self.flush_statuses().await,
-            }
+        while let Some(job) = self.rx.recv().await {
+            batch.push(job);
+            self.fill(&mut batch).await;
+            self.commit(&mut batch).await;
         }
-        self.flush_statuses().await;
+        // The last heartbeat state is written once no alarm is left to commit.
+        let _ = stop.send(());
+        let _ = flusher.await;
         tracing::info!("intake writer stopped");
     }
 
@@ -349,21 +348,46 @@ impl Writer {
             (self.on_commit)(Committed { incident_events });
         }
     }
+}
 
-    async fn flush_statuses(&mut self) {
-        let updates: Vec<StatusUpdate> = {
-            let mut map = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
-            map.drain().map(|(_, u)| u).collect()
+/// Most devices whose heartbeat state one statement writes: a short hold of the database's write
+/// lock (SQLite) and of the devices' rows (PostgreSQL), so an alarm's commit waits little for it.
+pub const STATUS_CHUNK: usize = 1_000;
+
+/// Writes the heartbeat state gathered in `statuses` every `every`, and once more when `stop`
+/// fires (or its sender is dropped).
+async fn write_statuses_every(
+    store: Store,
+    statuses: Arc<Mutex<HashMap<i64, StatusUpdate>>>,
+    every: Duration,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let last = tokio::select! {
+            _ = tick.tick() => false,
+            _ = &mut stop => true,
         };
-        if updates.is_empty() {
+        write_statuses(&store, &statuses).await;
+        if last {
             return;
         }
-        if let Err(e) = self.store.write_statuses(&updates).await {
-            tracing::warn!(error = %e, devices = updates.len(), "writing device state failed; will retry");
+    }
+}
+
+async fn write_statuses(store: &Store, statuses: &Mutex<HashMap<i64, StatusUpdate>>) {
+    let updates: Vec<StatusUpdate> = {
+        let mut map = statuses.lock().unwrap_or_else(|e| e.into_inner());
+        map.drain().map(|(_, u)| u).collect()
+    };
+    for chunk in updates.chunks(STATUS_CHUNK) {
+        if let Err(e) = store.write_statuses(chunk).await {
+            tracing::warn!(error = %e, devices = chunk.len(), "writing device state failed; will retry");
             metrics::counter!("onekey_store_errors_total", "op" => "status_flush").increment(1);
-            let mut map = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
-            for u in updates {
-                map.entry(u.device_id).or_insert(u);
+            let mut map = statuses.lock().unwrap_or_else(|e| e.into_inner());
+            for u in chunk {
+                map.entry(u.device_id).or_insert(*u);
             }
         }
     }

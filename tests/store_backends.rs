@@ -129,6 +129,103 @@ async fn batch_dedups_opens_and_joins(db: Db) {
     );
 }
 
+/// A storm from many homes is one round of set-based statements: a batch of 300 alarms from 300
+/// elders sends the database as many statements as a batch of one, and every alarm opens its own
+/// incident. A mixed batch (an alarm, its cancel, a check-in with nothing open) keeps the order of
+/// each elder's events.
+async fn a_batch_costs_the_statements_of_one_event(db: Db) {
+    let store = open(&db).await;
+    let mut homes = Vec::new();
+    for _ in 0..301 {
+        homes.push(seed(&store).await);
+    }
+    let before = store.intake_statements();
+    let (elder, device) = homes[0];
+    let (one, _) = store
+        .commit_events(&[alarm(device, elder, 1, AlarmKind::Sos)], now_millis())
+        .await
+        .unwrap();
+    assert!(one[0].opened);
+    let for_one = store.intake_statements() - before;
+
+    let storm: Vec<_> = homes[1..]
+        .iter()
+        .map(|&(elder, device)| alarm(device, elder, 1, AlarmKind::Sos))
+        .collect();
+    let before = store.intake_statements();
+    let (stored, appended) = store.commit_events(&storm, now_millis()).await.unwrap();
+    let for_storm = store.intake_statements() - before;
+    assert_eq!(
+        for_storm, for_one,
+        "300 alarms cost {for_storm} statements, one alarm {for_one}"
+    );
+    assert!(
+        stored
+            .iter()
+            .all(|s| s.outcome == StoreOutcome::Stored && s.opened)
+    );
+    let mut incidents: Vec<_> = stored.iter().filter_map(|s| s.incident_id).collect();
+    incidents.sort_unstable();
+    incidents.dedup();
+    assert_eq!(incidents.len(), 300, "one incident per home");
+    assert_eq!(appended.len(), 300);
+    for (s, e) in stored.iter().zip(&appended) {
+        assert_eq!(
+            Some(e.incident_id),
+            s.incident_id,
+            "log entries come in batch order"
+        );
+        assert_eq!(e.kind, "opened");
+        assert_eq!(e.detail["device_event_id"], s.event_id);
+    }
+
+    // An alarm and its cancel in one batch, and a check-in of an elder with nothing open.
+    let (elder, device) = homes[1];
+    let (other_elder, other_device) = homes[2];
+    let mut cancel = alarm(device, elder, 5, AlarmKind::Sos);
+    cancel.body = EventBody::Cancel;
+    let mut checkin = alarm(other_device, other_elder, 5, AlarmKind::Sos);
+    checkin.body = EventBody::CheckIn;
+    let (mixed, appended) = store
+        .commit_events(
+            &[alarm(device, elder, 4, AlarmKind::Sos), cancel, checkin],
+            now_millis(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        mixed[0].incident_id, stored[0].incident_id,
+        "joins the open one"
+    );
+    assert_eq!(
+        mixed[1].incident_id, stored[0].incident_id,
+        "the cancel is noted on it"
+    );
+    assert_eq!(
+        mixed[2].incident_id, None,
+        "nothing open to note a check-in on"
+    );
+    let kinds: Vec<_> = appended.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["alarm_joined", "device_cancelled"]);
+    let incident = store
+        .get_incident(stored[0].incident_id.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(incident.alarm_count, 2);
+    assert!(incident.probable_false_alarm);
+}
+
+#[tokio::test]
+async fn a_batch_costs_the_statements_of_one_event_sqlite() {
+    a_batch_costs_the_statements_of_one_event(Db::sqlite()).await;
+}
+
+#[tokio::test]
+async fn a_batch_costs_the_statements_of_one_event_postgres() {
+    a_batch_costs_the_statements_of_one_event(Db::postgres().await).await;
+}
+
 #[tokio::test]
 async fn batch_dedups_opens_and_joins_sqlite() {
     batch_dedups_opens_and_joins(Db::sqlite()).await;

@@ -20,6 +20,7 @@ mod events;
 mod handling;
 mod incidents;
 mod intake_batch;
+mod json_rows;
 mod log_order;
 mod migrations;
 mod notifications;
@@ -178,6 +179,8 @@ pub struct Store {
     /// Seals secrets at rest; `None` keeps them in clear (in-process tests and tools only: the
     /// server always opens its store with a key).
     sealer: Option<std::sync::Arc<Sealer>>,
+    /// Statements the intake has sent, all batches together ([`Store::intake_statements`]).
+    intake_statements: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -242,6 +245,7 @@ impl Store {
             backend,
             checkin_hour_ms: 3_600_000,
             sealer: None,
+            intake_statements: Default::default(),
         })
     }
 
