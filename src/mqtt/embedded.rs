@@ -14,6 +14,12 @@
 //! 1883 never stops OneKey from starting. The bound address goes to the ready file under `mqtt`.
 //! rumqttd binds its own socket, so the address is probed first and handed over; if another process
 //! takes it in between, start-up fails with a clear error rather than connecting elsewhere silently.
+//!
+//! rumqttd leaves Nagle's algorithm on its sockets, and a device's delayed ACK then holds the
+//! broker's next small packet (the downlink ACK right after a PUBACK) for 40 ms. So rumqttd listens
+//! on a private loopback port, and the configured address belongs to a front of ours
+//! ([`front`]): each connection is relayed with `TCP_NODELAY` on both of our sockets, and the
+//! socket from rumqttd ACKs every read at once (`TCP_QUICKACK`), so rumqttd never waits for one.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -101,6 +107,8 @@ pub fn start(
     internal: (String, String),
 ) -> anyhow::Result<SocketAddr> {
     let addr = choose_addr(listen)?;
+    // The front takes `addr`; rumqttd gets a private port on loopback.
+    let inner = choose_addr("127.0.0.1:0")?;
     let auth = (!settings.allow_anonymous).then(|| {
         let mut users: HashMap<String, String> = settings.users.clone().into_iter().collect();
         users.insert(internal.0, internal.1);
@@ -108,7 +116,7 @@ pub fn start(
     });
     let server = rumqttd::ServerSettings {
         name: "onekey-embedded".into(),
-        listen: addr,
+        listen: inner,
         tls: None,
         next_connection_delay_ms: 0,
         connections: rumqttd::ConnectionSettings {
@@ -145,7 +153,7 @@ pub fn start(
         .context("cannot start the embedded MQTT broker thread")?;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+        if TcpStream::connect_timeout(&inner, Duration::from_millis(200)).is_ok() {
             break;
         }
         if thread.is_finished() {
@@ -156,8 +164,85 @@ pub fn start(
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    let listener = TcpListener::bind(addr)
+        .with_context(|| format!("embedded MQTT broker: {addr} was taken during start-up"))?;
+    listener.set_nonblocking(true)?;
+    std::thread::Builder::new()
+        .name("mqtt-front".into())
+        .spawn(move || front::run(listener, inner))
+        .context("cannot start the embedded MQTT broker's front thread")?;
     tracing::info!(%addr, "embedded MQTT broker running");
     Ok(addr)
+}
+
+/// The embedded broker's listening front: relays each connection to rumqttd without Nagle's delay.
+mod front {
+    use std::net::SocketAddr;
+
+    use socket2::SockRef;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// Serves `listener` on a runtime of its own until the process ends.
+    pub fn run(listener: std::net::TcpListener, inner: SocketAddr) {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => return tracing::error!(error = %e, "embedded MQTT front: no runtime"),
+        };
+        runtime.block_on(async move {
+            let listener = match TcpListener::from_std(listener) {
+                Ok(l) => l,
+                Err(e) => return tracing::error!(error = %e, "embedded MQTT front: bad listener"),
+            };
+            loop {
+                match listener.accept().await {
+                    Ok((client, peer)) => {
+                        tokio::spawn(async move {
+                            if let Err(e) = relay(client, inner).await {
+                                tracing::debug!(%peer, error = %e, "embedded MQTT connection ended");
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        // Out of file descriptors, typically: wait rather than spin.
+                        tracing::warn!(error = %e, "embedded MQTT front: accept failed");
+                        metrics::counter!("onekey_mqtt_front_accept_errors_total").increment(1);
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        });
+    }
+
+    async fn relay(client: TcpStream, inner: SocketAddr) -> std::io::Result<()> {
+        client.set_nodelay(true)?;
+        let broker = TcpStream::connect(inner).await?;
+        broker.set_nodelay(true)?;
+        let (mut from_client, mut to_client) = client.into_split();
+        let (mut from_broker, mut to_broker) = broker.into_split();
+        let up = async {
+            let copied = tokio::io::copy(&mut from_client, &mut to_broker).await;
+            let _ = to_broker.shutdown().await;
+            copied.map(|_| ())
+        };
+        let down = async {
+            let mut buf = vec![0u8; 8 * 1024];
+            loop {
+                let n = from_broker.read(&mut buf).await?;
+                if n == 0 {
+                    let _ = to_client.shutdown().await;
+                    return Ok::<(), std::io::Error>(());
+                }
+                // Linux turns quick ACKs off again after a while: ask for one after every read.
+                let _ = SockRef::from(from_broker.as_ref()).set_tcp_quickack(true);
+                to_client.write_all(&buf[..n]).await?;
+            }
+        };
+        tokio::try_join!(up, down).map(|_| ())
+    }
 }
 
 #[cfg(test)]
