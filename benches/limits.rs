@@ -1074,7 +1074,7 @@ async fn broker_phase(broker: &str, secs: u64) -> anyhow::Result<Measured> {
     let warm_until = Instant::now() + Duration::from_secs(1);
     let end = warm_until + Duration::from_secs(secs);
     let mut n = 0u64;
-    let result = async {
+    let result: anyhow::Result<()> = async {
         loop {
             let now = Instant::now();
             if now >= end {
@@ -1106,7 +1106,6 @@ async fn broker_phase(broker: &str, secs: u64) -> anyhow::Result<Measured> {
     tokio::time::sleep(Duration::from_millis(100)).await;
     pub_task.abort();
     sub_task.abort();
-    let result: anyhow::Result<()> = result;
     result?;
     let rate = latency.len() as f64 / secs as f64;
     Ok(Measured {
