@@ -7,7 +7,8 @@
 //! - **(a) throughput**: every device sends alarms back to back, each waiting for its ACK; alarms
 //!   ACKed per second over the phase;
 //! - **(b) latency**: a fixed offered load of 1,000 alarms/s (each device one alarm per second,
-//!   random phase); p50/p99/p99.9 device→ACK latency.
+//!   random phase); p50/p99/p99.9 device→ACK latency;
+//! - **(c)** the same at 5,000 alarms/s (each device one alarm every 200 ms).
 //!
 //! Each phase runs `ONEKEY_BENCH_SECS` seconds (default 10). Settings come from the environment like
 //! the server's (`ONEKEY_INTAKE__LINGER_MS=0` …). Writes a table to stdout and
@@ -197,6 +198,22 @@ async fn run_backend(
             },
             Some(1000.0),
             // Far above any number phase (a) used.
+            100_000_000,
+            secs,
+        )
+        .await,
+    );
+    out.push(
+        phase(
+            name,
+            "c: fixed 5000/s",
+            &addr,
+            natives,
+            Pace::Every {
+                period: Duration::from_millis(200),
+                poisson: false,
+            },
+            Some(5000.0),
             100_000_000,
             secs,
         )
