@@ -1,6 +1,8 @@
 //! How fast an alarm reaches people, end to end on the real binary: from the moment a native
-//! device has its SOS ACKed to (1) the first offer arriving at a `mosquitto_sub` subscribed to the
-//! volunteers' task topics and (2) the family's SMS arriving at the SMS centre as `submit_sm`.
+//! device sends its SOS to (0) its ACK and to the incident's `opened` event on an operator's
+//! console stream (`/api/v1/stream`, read as the console reads it), and from the moment the SOS is
+//! ACKed to (1) the first offer arriving at a `mosquitto_sub` subscribed to the volunteers' task
+//! topics and (2) the family's SMS arriving at the SMS centre as `submit_sm`.
 //!
 //! `cargo bench --bench reach_latency` (`ONEKEY_BENCH_ALARMS`, default 200; `ONEKEY_BENCH_BROKER`
 //! = `host:port` of the broker, default a private Mosquitto with `set_tcp_nodelay true`). The
@@ -17,7 +19,7 @@ use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::peers::Smsc;
-use common::{Db, TestServer};
+use common::{Db, EventStream, TestServer};
 use hdrhistogram::Histogram;
 use onekey_protocol::AlarmKind;
 use onekey_sim::native::{NativeDevice, demo_key};
@@ -95,6 +97,18 @@ async fn main() -> anyhow::Result<()> {
     let mut lines = BufReader::new(sub.stdout.take().expect("stdout")).lines();
     tokio::time::sleep(Duration::from_millis(500)).await;
 
+    // The console stream, read on a task of its own so that each event is stamped as it arrives.
+    let (opened_tx, mut opened) = tokio::sync::mpsc::unbounded_channel();
+    let mut stream = EventStream::open(&server, None).await;
+    tokio::spawn(async move {
+        while let Some(event) = stream.next(Duration::from_secs(3600)).await {
+            if event.data["kind"] == "opened" && opened_tx.send(now_us()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut ack = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut console = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut offer = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut sms = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut acked_at: HashMap<String, u64> = HashMap::new();
@@ -122,10 +136,18 @@ async fn main() -> anyhow::Result<()> {
             .await;
         let mut device = NativeDevice::connect(&server.addr("device_tcp"), id, key).await?;
         device.hello(Duration::from_secs(10)).await?;
+        let sent = now_us();
         device
             .alarm(AlarmKind::Sos, None, Duration::from_secs(10))
             .await?;
         let acked = now_us();
+        ack.record(acked.saturating_sub(sent).max(1))?;
+        // Alarms come one at a time, each opening its own incident: the next `opened` is this one.
+        let shown = tokio::time::timeout(Duration::from_secs(10), opened.recv())
+            .await
+            .map_err(|_| anyhow::anyhow!("no opened event on the console for {name}"))?
+            .ok_or_else(|| anyhow::anyhow!("the console stream ended"))?;
+        console.record(shown.saturating_sub(sent).max(1))?;
         acked_at.insert(phone, acked);
         // The first offer for this elder.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -156,10 +178,15 @@ async fn main() -> anyhow::Result<()> {
             sms.record((at * 1000).saturating_sub(*acked).max(1))?;
         }
     }
-    println!("\nSOS ACK → …  ({alarms} alarms, broker {broker})");
+    println!("\nSOS sent → …  ({alarms} alarms, broker {broker})");
+    let ack = summary("its ACK", &ack);
+    let console = summary("opened on the console stream", &console);
+    println!("SOS ACK → …");
     let result = json!({
         "alarms": alarms,
         "broker": broker,
+        "sos_to_ack": ack,
+        "sos_to_console": console,
         "offer_at_mosquitto_sub": summary("first offer at mosquitto_sub", &offer),
         "submit_sm_at_smsc": summary("family SMS at the SMSC (submit_sm)", &sms),
     });
