@@ -87,9 +87,9 @@ async fn main() -> anyhow::Result<()> {
             *by_text.entry(s.as_str()).or_default() += 1;
         }
         let mut words: Vec<_> = by_word.into_iter().collect();
-        words.sort_by(|a, b| b.1.cmp(&a.1));
+        words.sort_by_key(|w| std::cmp::Reverse(w.1));
         let mut texts: Vec<_> = by_text.into_iter().collect();
-        texts.sort_by(|a, b| b.1.cmp(&a.1));
+        texts.sort_by_key(|t| std::cmp::Reverse(t.1));
         println!("\n{name}: one opening SOS, {} statements", one.len());
         println!("  by kind: {words:?}");
         for (text, n) in texts.iter().take(25) {
