@@ -96,8 +96,8 @@ impl Transport for Webhooks {
     }
 }
 
-/// Fans committed incident events out to the subscriptions until `shutdown`: after every console
-/// event (batched) and every `poll`.
+/// Fans committed incident events out to the subscriptions until `shutdown`: after console events
+/// (all those queued at once in one pass) and every `poll`.
 pub fn spawn_fan_out(
     store: Store,
     console: ConsoleHub,
@@ -126,6 +126,13 @@ pub fn spawn_fan_out(
                 _ = feed.recv() => {}
                 _ = tokio::time::sleep(poll) => {}
             }
+            // One fan-out covers every event committed so far: the events that arrived while the
+            // last one ran wake it once, not once each.
+            while !matches!(
+                feed.try_recv(),
+                Err(tokio::sync::broadcast::error::TryRecvError::Empty
+                    | tokio::sync::broadcast::error::TryRecvError::Closed)
+            ) {}
         }
     })
 }
