@@ -90,17 +90,19 @@ impl Store {
         for round in rounds(events) {
             batch.commit_round(&mut tx, &round).await?;
         }
+        // Every event has its answer before anything is committed.
+        let results = batch
+            .results
+            .iter()
+            .copied()
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| StoreError::Invalid("an event of the batch was not handled".into()))?;
         tx.commit().await?;
         // The ordering statement and the commit, with the batch's own.
         let statements = batch.statements + 2;
         metrics::histogram!("onekey_intake_statements_per_batch").record(f64::from(statements));
         self.intake_statements
             .fetch_add(u64::from(statements), std::sync::atomic::Ordering::Relaxed);
-        let results = batch
-            .results
-            .into_iter()
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| StoreError::Invalid("an event of the batch was not handled".into()))?;
         Ok((results, batch.appended))
     }
 
