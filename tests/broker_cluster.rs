@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use common::{Db, TestServer};
-use mqtt_support::{free_port, wait_broker_up};
+use mqtt_support::wait_broker_up;
 use onekey_sim::devices::conn::{Conn, MqttTarget};
 use onekey_sim::devices::json::JsonWire;
 use onekey_sim::devices::wire::{Reply, Wire};
@@ -69,6 +69,16 @@ struct Node {
     mqtt: String,
 }
 
+/// `n` free loopback ports, all different: their listeners are held until all are chosen.
+fn distinct_ports(n: usize) -> Vec<u16> {
+    let held: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("local addr").port())
+        .collect()
+}
+
 /// Three NATS nodes with JetStream and MQTT, in a temp dir; killed on drop.
 struct NatsCluster {
     nodes: Vec<Node>,
@@ -78,9 +88,11 @@ struct NatsCluster {
 impl NatsCluster {
     async fn start() -> NatsCluster {
         let dir = tempfile::tempdir().expect("tempdir");
-        let client: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let cluster: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let mqtt: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        // Nine distinct ports: one at a time, the kernel may hand the same free port out twice
+        // (a node then fails to bind its route port).
+        let ports = distinct_ports(9);
+        let (client, rest) = ports.split_at(3);
+        let (cluster, mqtt) = rest.split_at(3);
         let routes = cluster
             .iter()
             .map(|p| format!("nats-route://127.0.0.1:{p}"))
