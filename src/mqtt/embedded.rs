@@ -12,8 +12,9 @@
 //! It binds the configured address (`mqtt_listen`, default `127.0.0.1:1883`); when that is taken it
 //! falls back to an ephemeral port on the same interface with a warning, so a system Mosquitto on
 //! 1883 never stops OneKey from starting. The bound address goes to the ready file under `mqtt`.
-//! rumqttd binds its own socket, so the address is probed first and handed over; if another process
-//! takes it in between, start-up fails with a clear error rather than connecting elsewhere silently.
+//! That address is bound once and kept by our front (below); rumqttd binds its own socket on a
+//! private loopback port, probed first; if another process takes that in between, start-up fails
+//! with a clear error rather than connecting elsewhere silently.
 //!
 //! rumqttd leaves Nagle's algorithm on its sockets, and a device's delayed ACK then holds the
 //! broker's next small packet (the downlink ACK right after a PUBACK) for 40 ms. So rumqttd listens
@@ -73,9 +74,8 @@ impl Default for BrokerSettings {
     }
 }
 
-/// Picks the address to hand to the broker: `listen` when free, else an ephemeral port on the same
-/// interface.
-pub fn choose_addr(listen: &str) -> anyhow::Result<SocketAddr> {
+/// Binds `listen` when free, else an ephemeral port on the same interface.
+pub fn bind_or_fallback(listen: &str) -> anyhow::Result<TcpListener> {
     let wanted = listen
         .to_socket_addrs()
         .with_context(|| format!("bad mqtt_listen address {listen}"))?
@@ -89,7 +89,7 @@ pub fn choose_addr(listen: &str) -> anyhow::Result<SocketAddr> {
                 .context("embedded MQTT broker: cannot bind an ephemeral port")?
         }
     };
-    Ok(probe.local_addr()?)
+    Ok(probe)
 }
 
 /// The account the server's own MQTT clients use on the embedded broker: random per start.
@@ -106,9 +106,13 @@ pub fn start(
     settings: BrokerSettings,
     internal: (String, String),
 ) -> anyhow::Result<SocketAddr> {
-    let addr = choose_addr(listen)?;
-    // The front takes `addr`; rumqttd gets a private port on loopback.
-    let inner = choose_addr("127.0.0.1:0")?;
+    // The front keeps the address it bound; rumqttd gets a private port on loopback, probed here
+    // and bound again by rumqttd itself.
+    let listener = bind_or_fallback(listen)?;
+    let addr = listener.local_addr()?;
+    let inner = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .context("embedded MQTT broker: no private loopback port")?;
     let auth = (!settings.allow_anonymous).then(|| {
         let mut users: HashMap<String, String> = settings.users.clone().into_iter().collect();
         users.insert(internal.0, internal.1);
@@ -164,8 +168,6 @@ pub fn start(
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    let listener = TcpListener::bind(addr)
-        .with_context(|| format!("embedded MQTT broker: {addr} was taken during start-up"))?;
     listener.set_nonblocking(true)?;
     std::thread::Builder::new()
         .name("mqtt-front".into())
@@ -253,7 +255,9 @@ mod tests {
     fn a_taken_address_falls_back_to_an_ephemeral_port() {
         let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = taken.local_addr().expect("addr");
-        let chosen = choose_addr(&addr.to_string()).expect("fallback");
+        let chosen = bind_or_fallback(&addr.to_string())
+            .and_then(|l| Ok(l.local_addr()?))
+            .expect("fallback");
         assert_ne!(chosen.port(), addr.port());
         assert!(chosen.ip().is_loopback());
     }
