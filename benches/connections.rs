@@ -53,7 +53,11 @@ async fn main() {
         .unwrap_or(10_000)
         .min(19_000);
     let db = Db::sqlite();
-    let server = TestServer::start(&db, &[("ONEKEY_LOG", "warn")]).await;
+    // `CONNECTIONS_WRAPPER="heaptrack -o /tmp/conn"` runs the server under a profiler (the RSS
+    // figures are then the wrapper's, not the server's).
+    let wrapper = std::env::var("CONNECTIONS_WRAPPER").unwrap_or_default();
+    let wrapper: Vec<&str> = wrapper.split_whitespace().collect();
+    let server = TestServer::start_wrapped(&db, &[("ONEKEY_LOG", "warn")], &wrapper).await;
     let mut csv = String::from("protocol,ident\n");
     for i in 0..=n {
         csv.push_str(&format!("gt06,{}\n", imei(i)));

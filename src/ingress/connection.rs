@@ -1,6 +1,6 @@
 //! The one connection loop every protocol shares.
 //!
-//! Per connection: one task, one `Framed` with a maximum frame size, `TCP_NODELAY`. The first frame
+//! Per connection: one task, one `FrameIo` with a maximum frame size, `TCP_NODELAY`. The first frame
 //! must arrive within `first_frame_secs`, and until it does the connection holds one of the
 //! listener's handshake places (`limits.rs`: the oldest is closed when they run out); afterwards
 //! the connection may stay silent for `idle_heartbeats` heartbeat periods of its device, and may
@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use super::frame_io::FrameIo;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span};
 
@@ -149,83 +148,76 @@ async fn raised(token: Option<CancellationToken>) {
 }
 
 impl<A: Adapter> Connection<A> {
-    /// Runs the loop; returns why it ended.
+    /// Runs the loop; returns why it ended. A rejection is logged, counted and answered here.
     async fn run(&mut self) -> &'static str {
-        let (commands_tx, mut commands) = mpsc::channel::<Box<Outgoing>>(8);
+        match self.serve().await {
+            Ok(end) => end,
+            Err(reject) => Box::pin(self.refuse(reject)).await,
+        }
+    }
+
+    /// Reads, handles and answers frames until the connection ends.
+    ///
+    /// While it waits, this future holds only the select's small futures: everything that runs
+    /// for a frame (the directory lookup, the commit, a command's write) is boxed for the time it
+    /// runs, so an idle connection's task stays small.
+    async fn serve(&mut self) -> Result<&'static str, Reject> {
+        let (commands_tx, mut commands) = crate::notify::command_mailbox::mailbox();
         let mut commands_tx = Some(commands_tx);
         let mut wait = Duration::from_secs(self.ctx.config.first_frame_secs);
         loop {
             let next = tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => {
-                    return if self.ctx.shutdown.is_cancelled() { "shutdown" } else { "replaced by a newer connection" };
+                    return Ok(if self.ctx.shutdown.is_cancelled() { "shutdown" } else { "replaced by a newer connection" });
                 }
                 _ = raised(self.evicted.clone()) => {
-                    return self
-                        .refuse(Reject::new(
-                            Reason::HandshakeEvicted,
-                            "not authenticated while newer connections waited",
-                        ))
-                        .await;
+                    return Err(Reject::new(
+                        Reason::HandshakeEvicted,
+                        "not authenticated while newer connections waited",
+                    ));
                 }
                 _ = raised(self.watch.clone()) => {
-                    if let Err(reject) = self.revalidate().await {
-                        return self.refuse(reject).await;
-                    }
+                    Box::pin(self.revalidate()).await?;
                     continue;
                 }
                 Some(out) = commands.recv() => {
-                    self.write_command(out).await;
+                    Box::pin(self.write_command(out)).await;
                     continue;
                 }
                 next = tokio::time::timeout(wait, self.framed.next()) => next,
             };
             let frame = match next {
                 Err(_) if self.device.is_none() => {
-                    return self
-                        .refuse(Reject::new(
-                            Reason::FirstFrameTimeout,
-                            "no frame before the deadline",
-                        ))
-                        .await;
+                    return Err(Reject::new(
+                        Reason::FirstFrameTimeout,
+                        "no frame before the deadline",
+                    ));
                 }
                 Err(_) => {
-                    return self
-                        .refuse(Reject::new(
-                            Reason::IdleTimeout,
-                            "silent past its heartbeat period",
-                        ))
-                        .await;
+                    return Err(Reject::new(
+                        Reason::IdleTimeout,
+                        "silent past its heartbeat period",
+                    ));
                 }
-                Ok(None) => return "peer closed",
-                Ok(Some(Err(e))) => {
-                    return self
-                        .refuse(Reject::new(Reason::Malformed, e.to_string()))
-                        .await;
-                }
+                Ok(None) => return Ok("peer closed"),
+                Ok(Some(Err(e))) => return Err(Reject::new(Reason::Malformed, e.to_string())),
                 Ok(Some(Ok(frame))) => frame,
             };
             metrics::counter!("onekey_frames_total", "protocol" => A::PROTOCOL).increment(1);
             let received = Instant::now();
             if !self.meter.take(received) {
-                return self
-                    .refuse(Reject::new(
-                        Reason::Flood,
-                        format!(
-                            "more than {} frames/s (bursts of {})",
-                            self.ctx.config.max_frames_per_sec, self.ctx.config.frame_burst
-                        ),
-                    ))
-                    .await;
+                return Err(Reject::new(
+                    Reason::Flood,
+                    format!(
+                        "more than {} frames/s (bursts of {})",
+                        self.ctx.config.max_frames_per_sec, self.ctx.config.frame_burst
+                    ),
+                ));
             }
-            let device = match self.identify(&frame).await {
-                Ok(device) => device,
-                Err(reject) => return self.refuse(reject).await,
-            };
+            let device = Box::pin(self.identify(&frame)).await?;
             wait = self.ctx.config.idle_timeout(device.heartbeat_s);
-            if let Err(reject) = self.handle(frame, &device, received).await {
-                return self.refuse(reject).await;
-            }
+            Box::pin(self.handle(frame, &device, received)).await?;
             // Authenticated: only now does this connection speak for the device.
             if self.evicted.take().is_some() {
                 self.handshakes.leave(self.id);

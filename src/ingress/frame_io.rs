@@ -2,9 +2,10 @@
 //!
 //! In place of tokio-util's `Framed`, which keeps (and, at the first read, fills) an 8 KiB buffer
 //! each way for every connection: a device's frames are tens to a few hundred bytes and most
-//! connections sit idle between heartbeats, so the read buffer starts at [`READ_CHUNK`] and grows
-//! only for a longer frame (the codec bounds it at `max_frame_bytes`), and a reply is encoded into
-//! a buffer that lives only while it is written. `next` is cancel-safe like `Framed`'s: bytes read
+//! connections sit idle between heartbeats, so the read buffer is taken at [`READ_CHUNK`] when a
+//! read begins, grows only for a longer frame (the codec bounds it at `max_frame_bytes`) and is let
+//! go once every byte read has become a frame; a reply is encoded into a buffer that lives only
+//! while it is written. `next` is cancel-safe like `Framed`'s: bytes read
 //! stay in the buffer.
 
 use bytes::{Bytes, BytesMut};
@@ -45,7 +46,14 @@ where
                 return self.codec.decode_eof(&mut self.read).transpose();
             }
             match self.codec.decode(&mut self.read) {
-                Ok(Some(frame)) => return Some(Ok(frame)),
+                Ok(Some(frame)) => {
+                    if self.read.is_empty() {
+                        // Nothing left over: let the frame take the chunk with it rather than
+                        // keep it for a connection that may now sleep until its next heartbeat.
+                        self.read = BytesMut::new();
+                    }
+                    return Some(Ok(frame));
+                }
                 Ok(None) => {}
                 Err(e) => return Some(Err(e)),
             }

@@ -62,8 +62,10 @@ pub async fn serve_listener<A: Adapter>(
                 None => Box::new(stream),
                 Some(acceptor) => {
                     let deadline = Duration::from_secs(ctx.config.first_frame_secs.max(1));
-                    match crate::tls::handshake(acceptor, stream, peer, A::PROTOCOL, deadline).await
-                    {
+                    // Boxed: the handshake's state would otherwise stay in every connection's task.
+                    let handshake =
+                        crate::tls::handshake(acceptor, stream, peer, A::PROTOCOL, deadline);
+                    match Box::pin(handshake).await {
                         Some(tls) => Box::new(tls),
                         None => return,
                     }

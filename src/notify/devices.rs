@@ -7,10 +7,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use onekey_protocol::CommandKind;
+
+use super::command_mailbox::CommandSender;
 
 /// A command for one device, as the API asks for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,8 +48,8 @@ pub enum CommandError {
     Closed,
 }
 
-/// A command handed to a connection, with a way to say whether it was written. Boxed on its way:
-/// a channel keeps a block of 32 slots per connection, and most connections never get a command.
+/// A command handed to a connection, with a way to say whether it was written. Boxed on its way,
+/// so a connection's mailbox holds a pointer per waiting command.
 pub struct Outgoing {
     /// The command.
     pub command: DeviceCommand,
@@ -59,7 +61,7 @@ pub struct Outgoing {
 
 struct Entry {
     connection: u64,
-    commands: mpsc::Sender<Box<Outgoing>>,
+    commands: CommandSender,
     cancel: CancellationToken,
 }
 
@@ -78,7 +80,7 @@ impl ConnectedDevices {
         &self,
         device_id: i64,
         connection: u64,
-        commands: mpsc::Sender<Box<Outgoing>>,
+        commands: CommandSender,
         cancel: CancellationToken,
     ) {
         let old = {

@@ -3,6 +3,7 @@
 //! over MQTT and the app's stream, SMS, webhooks), with its relays and fallbacks.
 
 pub mod channels;
+pub mod command_mailbox;
 pub mod console;
 pub mod devices;
 pub mod follow;
