@@ -10,7 +10,8 @@
 //!   random phase); p50/p99/p99.9 device→ACK latency;
 //! - **(c)** the same at 5,000 alarms/s (each device one alarm every 200 ms).
 //!
-//! Each phase runs `ONEKEY_BENCH_SECS` seconds (default 10). Settings come from the environment like
+//! Each phase runs `ONEKEY_BENCH_SECS` seconds (default 10); `ONEKEY_BENCH_BACKENDS` (default
+//! `sqlite,postgres`) names the stores to run on. Settings come from the environment like
 //! the server's (`ONEKEY_INTAKE__LINGER_MS=0` …). Writes a table to stdout and
 //! `target/bench-results/alarm_load.csv` (one row per backend and phase, appended) and
 //! `target/bench-results/alarm_load_linger<N>.svg` (latency percentiles at 1,000/s).
@@ -57,12 +58,18 @@ async fn main() -> anyhow::Result<()> {
     );
     natives.truncate(DEVICES);
 
+    let backends =
+        std::env::var("ONEKEY_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
     let mut results = Vec::new();
     let tmp = tempfile::tempdir()?;
     let sqlite = format!("sqlite://{}", tmp.path().join("bench.db").display());
-    results.extend(run_backend("sqlite", &sqlite, &base, &dataset, &natives, secs).await?);
+    if backends.contains("sqlite") {
+        results.extend(run_backend("sqlite", &sqlite, &base, &dataset, &natives, secs).await?);
+    }
 
-    if let Some(pg) = support::TempPostgres::create().await? {
+    if backends.contains("postgres")
+        && let Some(pg) = support::TempPostgres::create().await?
+    {
         let r = run_backend("postgres", &pg.url, &base, &dataset, &natives, secs).await;
         pg.drop().await;
         results.extend(r?);

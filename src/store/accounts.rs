@@ -312,7 +312,7 @@ impl Store {
     ) -> StoreResult<bool> {
         let role = operator_role(role)?;
         self.check_scope(scope_area_id).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query(
             "UPDATE operators SET role = $2, disabled = $3, scope_area_id = $4 WHERE id = $1",
         )
@@ -335,7 +335,7 @@ impl Store {
     /// Sets an operator's password (an admin's reset) and ends their sessions.
     pub async fn set_operator_password(&self, id: i64, password: &str) -> StoreResult<bool> {
         let hash = hash_password_async(password).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query("UPDATE operators SET password_hash = $2 WHERE id = $1")
             .bind(id)
             .bind(hash)
@@ -356,7 +356,7 @@ impl Store {
         password: &str,
     ) -> StoreResult<bool> {
         let hash = hash_password_async(password).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query("UPDATE responders SET password_hash = $2 WHERE id = $1")
             .bind(responder_id)
             .bind(hash)
@@ -393,7 +393,7 @@ impl Store {
             return Ok(false);
         }
         let hash = hash_password_async(new).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(&format!(
             "UPDATE {table} SET password_hash = $2 WHERE id = $1"
         ))
@@ -669,14 +669,14 @@ fn secs_ms(s: u64) -> Millis {
 }
 
 async fn revoke_sessions(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     kind: SubjectKind,
     id: i64,
 ) -> StoreResult<()> {
     sqlx::query("DELETE FROM sessions WHERE subject_kind = $1 AND subject_id = $2")
         .bind(kind.as_str())
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }

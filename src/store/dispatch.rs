@@ -3,7 +3,7 @@
 //! notifications, attention), durable timers claimed under a lease across instances, and the
 //! per-elder welfare timers.
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::{AnyConnection, Row};
 
 use super::notifications::{self, NewNotification, Notification};
 use super::{Backend, Store, StoreError, StoreResult};
@@ -173,12 +173,7 @@ impl Store {
     /// version check, and writes offers, lifecycle progress, timers, events, attention and
     /// notifications. Nothing of it is visible unless all of it is.
     pub async fn write_step(&self, w: &StepWrite) -> StoreResult<StepCommit> {
-        let mut tx = super::begin_ordered(
-            &self.pool,
-            self.backend,
-            super::Order::Incident(w.incident_id),
-        )
-        .await?;
+        let mut tx = super::begin_ordered(self, super::Order::Incident(w.incident_id)).await?;
         if let Some(consume) = &w.consume
             && !consume_trigger(&mut tx, consume, w.at).await?
         {
@@ -379,7 +374,7 @@ impl Store {
         name: &str,
         due_at: Millis,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         schedule(&mut tx, key, incident_id, name, due_at).await?;
         tx.commit().await?;
         Ok(())
@@ -387,6 +382,8 @@ impl Store {
 
     /// Cancels a timer that has not fired; false when there was none.
     pub async fn cancel_timer(&self, key: &str) -> StoreResult<bool> {
+        // One writer at a time on SQLite (`write_turn.rs`).
+        let _turn = self.write_turn().await;
         let r = sqlx::query("DELETE FROM dispatch_timers WHERE key = $1 AND fired_at IS NULL")
             .bind(key)
             .execute(&self.pool)
@@ -418,11 +415,11 @@ impl Store {
         // single writer lock before the read, so the claims cannot interleave.
         let (mut tx, select) = match self.backend {
             Backend::Postgres => (
-                self.pool.begin().await?,
+                self.begin_write().await?,
                 format!("{select} FOR UPDATE SKIP LOCKED"),
             ),
             Backend::Sqlite => (
-                super::begin_ordered(&self.pool, self.backend, super::Order::Unlocked).await?,
+                super::begin_ordered(self, super::Order::Unlocked).await?,
                 select.to_string(),
             ),
         };
@@ -459,6 +456,8 @@ impl Store {
         me: &str,
         now: Millis,
     ) -> StoreResult<bool> {
+        // One writer at a time on SQLite (`write_turn.rs`).
+        let _turn = self.write_turn().await;
         let r = sqlx::query(
             "UPDATE dispatch_timers SET fired_at = $4, fired_by = $2, claimed_until = NULL \
              WHERE key = $1 AND claimed_by = $2 AND due_at = $3 AND fired_at IS NULL",
@@ -475,6 +474,8 @@ impl Store {
     /// Arms the welfare timer of every elder with an enabled device that has none, due one check-in
     /// period from `now` (`hour_ms` milliseconds per check-in hour). Returns how many were armed.
     pub async fn arm_welfare_timers(&self, now: Millis, hour_ms: Millis) -> StoreResult<u64> {
+        // One writer at a time on SQLite (`write_turn.rs`).
+        let _turn = self.write_turn().await;
         let r = sqlx::query(
             "INSERT INTO dispatch_timers (key, incident_id, name, due_at) \
              SELECT 'elder:' || e.id || '/welfare', NULL, 'welfare', \
@@ -536,9 +537,7 @@ impl Store {
         detail: serde_json::Value,
         at: Millis,
     ) -> StoreResult<Option<crate::domain::IncidentEvent>> {
-        let mut tx =
-            super::begin_ordered(&self.pool, self.backend, super::Order::Owners(&[elder_id]))
-                .await?;
+        let mut tx = super::begin_ordered(self, super::Order::Owners(&[elder_id])).await?;
         let opened = open_incident(&mut tx, elder_id, device_id, category, kind, at, at).await?;
         let Some(id) = opened else {
             return Ok(None);
@@ -659,7 +658,7 @@ fn due_timer(r: &sqlx::any::AnyRow) -> StoreResult<DueTimer> {
 }
 
 async fn schedule(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     key: &str,
     incident_id: Option<i64>,
     name: &str,
@@ -674,14 +673,14 @@ async fn schedule(
     .bind(incident_id)
     .bind(name)
     .bind(due_at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
 /// Consumes a step's trigger; false when it was already consumed (or the timer moved on).
 async fn consume_trigger(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     consume: &Consume,
     now: Millis,
 ) -> StoreResult<bool> {
@@ -689,7 +688,7 @@ async fn consume_trigger(
         Consume::Inbox(key) => {
             sqlx::query("DELETE FROM dispatch_timers WHERE key = $1 AND fired_at IS NULL")
                 .bind(key)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?
         }
         Consume::Timer { key, me, due_at } => {
@@ -701,7 +700,7 @@ async fn consume_trigger(
             .bind(me)
             .bind(*due_at)
             .bind(now)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?
         }
     };
@@ -710,7 +709,7 @@ async fn consume_trigger(
 
 /// Saves engine state if nobody else wrote since `expected` (`None`: must not exist yet).
 async fn save_state(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     incident_id: i64,
     expected: Option<i64>,
     state: &str,
@@ -726,7 +725,7 @@ async fn save_state(
         .bind(state)
         .bind(at)
         .bind(i64::from(needs_timer))
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?,
         Some(v) => {
             sqlx::query(
@@ -738,7 +737,7 @@ async fn save_state(
             .bind(at)
             .bind(v)
             .bind(i64::from(needs_timer))
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?
         }
     };
@@ -748,7 +747,7 @@ async fn save_state(
 /// Writes one offer row as the engine left it. The unique index on (incident, slot, seat) is the
 /// last word on seats: two holders of one seat fail the whole step, which is then stepped again.
 async fn write_offer(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     incident_id: i64,
     o: &OfferWrite,
     at: Millis,
@@ -772,7 +771,7 @@ async fn write_offer(
     .bind(o.sent_at)
     .bind(o.expires_at)
     .bind(at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await
     .map_err(|e| match e {
         sqlx::Error::Database(d) if d.is_unique_violation() => {
@@ -787,7 +786,7 @@ async fn write_offer(
 /// offer, `accepted` at the first acceptance, `on_scene` at the first arrival. Sets each
 /// timestamp once and never moves the status backwards.
 async fn mark_progress(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     incident_id: i64,
     step: IncidentStatus,
     at: Millis,
@@ -809,7 +808,7 @@ async fn mark_progress(
     .bind(incident_id)
     .bind(at)
     .bind(step.as_str())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -817,7 +816,7 @@ async fn mark_progress(
 /// Opens the elder's incident of `category` inside `tx`, unless one is open (its open key is
 /// taken): the new incident's id, or `None`.
 pub(crate) async fn open_incident(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     elder_id: i64,
     device_id: Option<i64>,
     category: crate::domain::Category,
@@ -838,7 +837,7 @@ pub(crate) async fn open_incident(
     .bind(open_key(elder_id, category))
     .bind(received_at)
     .bind(at)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     created
         .map(|row| row.try_get(0))

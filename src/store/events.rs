@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::{AnyConnection, Row};
 
 use super::json_rows::{self, Col};
 use super::{Backend, StoreResult};
@@ -40,7 +40,7 @@ pub fn inbox_event(name: &str) -> Option<i64> {
 
 /// Appends one entry to an incident's log (and to the dispatch inbox when it is an input).
 pub(crate) async fn append_event(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     incident_id: i64,
     at: Millis,
     kind: &str,
@@ -56,7 +56,7 @@ pub(crate) async fn append_event(
     .bind(kind)
     .bind(actor)
     .bind(detail.to_string())
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?;
     let id: i64 = row.try_get(0)?;
     if DISPATCH_INPUTS.contains(&kind) {
@@ -69,7 +69,7 @@ pub(crate) async fn append_event(
         .bind(incident_id)
         .bind(&name)
         .bind(at.saturating_add(crate::domain::wall_span(INBOX_GRACE_MS)))
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     }
     Ok(IncidentEvent {
@@ -99,7 +99,7 @@ pub(crate) struct NewEntry {
 /// given, and adds the statements sent to `statements`. Entries of the same incident are appended
 /// in their order, in separate groups.
 pub(crate) async fn append_events(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     backend: Backend,
     at: Millis,
     entries: Vec<NewEntry>,
@@ -153,7 +153,7 @@ pub(crate) async fn append_events(
         let returned = sqlx::query(&insert)
             .bind(json_rows::encode(&rows))
             .bind(at)
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *tx)
             .await?;
         let mut ids = HashMap::with_capacity(returned.len());
         for row in returned {
@@ -190,7 +190,7 @@ pub(crate) async fn append_events(
             *statements += 1;
             sqlx::query(&inbox)
                 .bind(json_rows::encode(&inbox_rows))
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
         }
     }

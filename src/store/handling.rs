@@ -39,7 +39,7 @@ impl Store {
         change: HandlerChange<'_>,
         at: Millis,
     ) -> StoreResult<Option<(Incident, IncidentEvent)>> {
-        let mut tx = begin_ordered(&self.pool, self.backend, Order::Incident(id)).await?;
+        let mut tx = begin_ordered(self, Order::Incident(id)).await?;
         let row = sqlx::query(&format!(
             "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1"
         ))

@@ -253,7 +253,7 @@ impl Store {
         detail: serde_json::Value,
         at: Millis,
     ) -> StoreResult<Option<IncidentEvent>> {
-        let mut tx = begin_ordered(&self.pool, self.backend, Order::Incident(id)).await?;
+        let mut tx = begin_ordered(self, Order::Incident(id)).await?;
         let exists = sqlx::query("SELECT id FROM incidents WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -281,7 +281,7 @@ impl Store {
         set: &str,
         guard: &str,
     ) -> StoreResult<Option<(Incident, IncidentEvent)>> {
-        let mut tx = begin_ordered(&self.pool, self.backend, Order::Incident(id)).await?;
+        let mut tx = begin_ordered(self, Order::Incident(id)).await?;
         let row = sqlx::query(&format!(
             "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1"
         ))

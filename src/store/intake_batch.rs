@@ -22,11 +22,11 @@ use std::collections::{HashMap, HashSet};
 
 use onekey_protocol::{ReplayWindow, SeqClass};
 use serde_json::json;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{AnyConnection, Row};
 
 use super::events::{NewEntry, append_events};
 use super::json_rows::{self, Col};
-use super::{Backend, Order, Store, StoreError, StoreResult, begin_ordered};
+use super::{Backend, Order, Store, StoreError, StoreResult, begin_ordered_intake};
 use crate::domain::{
     Category, DeviceEvent, DeviceStatus, EventBody, GeoPoint, IncidentEvent, Millis,
 };
@@ -77,7 +77,7 @@ impl Store {
         now: Millis,
     ) -> StoreResult<(Vec<Stored>, Vec<IncidentEvent>)> {
         let owners: Vec<i64> = events.iter().map(DeviceEvent::owner_key).collect();
-        let mut tx = begin_ordered(&self.pool, self.backend, Order::Owners(&owners)).await?;
+        let mut tx = begin_ordered_intake(self, Order::Owners(&owners)).await?;
         let mut batch = Batch {
             backend: self.backend,
             events,
@@ -116,6 +116,8 @@ impl Store {
 
     /// Writes the latest heartbeat state of many devices in one statement.
     pub async fn write_statuses(&self, updates: &[StatusUpdate]) -> StoreResult<()> {
+        // One writer at a time on SQLite (`write_turn.rs`).
+        let _turn = self.write_turn().await;
         if updates.is_empty() {
             return Ok(());
         }
@@ -233,11 +235,7 @@ impl Batch<'_> {
     }
 
     /// Commits one round: events of distinct owners and devices.
-    async fn commit_round(
-        &mut self,
-        tx: &mut Transaction<'static, Any>,
-        round: &[usize],
-    ) -> StoreResult<()> {
+    async fn commit_round(&mut self, tx: &mut AnyConnection, round: &[usize]) -> StoreResult<()> {
         let live = self.claim_sequences(tx, round).await?;
         let stored = self.insert_events(tx, &live).await?;
         if stored.is_empty() {
@@ -268,7 +266,7 @@ impl Batch<'_> {
             self.statements += 1;
             sqlx::query(&sql)
                 .bind(json_rows::encode(&links))
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
         }
         Ok(())
@@ -279,7 +277,7 @@ impl Batch<'_> {
     /// events that go on, answering the others `Replayed`.
     async fn claim_sequences(
         &mut self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut AnyConnection,
         round: &[usize],
     ) -> StoreResult<Vec<usize>> {
         let sequenced: Vec<(usize, i64, u32)> = round
@@ -302,7 +300,7 @@ impl Batch<'_> {
         self.statements += 1;
         for row in sqlx::query(&sql)
             .bind(json_rows::encode(&devices))
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *tx)
             .await?
         {
             windows.insert(
@@ -348,7 +346,7 @@ impl Batch<'_> {
             self.statements += 1;
             for row in sqlx::query(&sql)
                 .bind(json_rows::encode(&updates))
-                .fetch_all(&mut **tx)
+                .fetch_all(&mut *tx)
                 .await?
             {
                 claimed.insert(row.try_get::<i64, _>(0)?);
@@ -382,7 +380,7 @@ impl Batch<'_> {
     /// Returns the new ones with their `device_events` ids.
     async fn insert_events(
         &mut self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut AnyConnection,
         live: &[usize],
     ) -> StoreResult<Vec<(usize, i64)>> {
         if live.is_empty() {
@@ -433,7 +431,7 @@ impl Batch<'_> {
         for row in sqlx::query(&sql)
             .bind(rows.as_str())
             .bind(self.now)
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *tx)
             .await?
         {
             inserted.insert(row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(0)?);
@@ -448,7 +446,7 @@ impl Batch<'_> {
             self.statements += 1;
             for row in sqlx::query(&sql)
                 .bind(rows.as_str())
-                .fetch_all(&mut **tx)
+                .fetch_all(&mut *tx)
                 .await?
             {
                 earlier.insert(
@@ -481,7 +479,7 @@ impl Batch<'_> {
     /// Raises each device's highest native sequence number seen.
     async fn raise_last_seq(
         &mut self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut AnyConnection,
         stored: &[(usize, i64)],
     ) -> StoreResult<()> {
         let rows: Vec<(i64, i64)> = stored
@@ -499,7 +497,7 @@ impl Batch<'_> {
         self.statements += 1;
         sqlx::query(&sql)
             .bind(json_rows::encode(&rows))
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
         Ok(())
     }
@@ -509,7 +507,7 @@ impl Batch<'_> {
     /// each such event's incident and whether the event opened it.
     async fn open_or_note(
         &mut self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut AnyConnection,
         stored: &[(usize, i64)],
     ) -> StoreResult<HashMap<usize, (i64, bool)>> {
         let mut incidents = HashMap::with_capacity(stored.len());
@@ -577,7 +575,7 @@ impl Batch<'_> {
             for row in sqlx::query(&sql)
                 .bind(json_rows::encode(&rows))
                 .bind(self.now)
-                .fetch_all(&mut **tx)
+                .fetch_all(&mut *tx)
                 .await?
             {
                 let opened = row.try_get::<i64, _>(1)? == 1;
@@ -622,7 +620,7 @@ impl Batch<'_> {
             self.statements += 1;
             for row in sqlx::query(&sql)
                 .bind(json_rows::encode(&rows))
-                .fetch_all(&mut **tx)
+                .fetch_all(&mut *tx)
                 .await?
             {
                 if let Some(id) = row.try_get::<Option<i64>, _>(1)? {
@@ -661,7 +659,7 @@ impl Batch<'_> {
                 self.statements += 1;
                 sqlx::query(&sql)
                     .bind(json_rows::encode(&cancelled))
-                    .execute(&mut **tx)
+                    .execute(&mut *tx)
                     .await?;
             }
         }
@@ -676,7 +674,7 @@ impl Batch<'_> {
     /// Moves each elder's welfare timer to one check-in period after this sign of life.
     async fn rearm_welfare(
         &mut self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut AnyConnection,
         stored: &[(usize, i64)],
     ) -> StoreResult<()> {
         let rows: Vec<(String, Millis, i64)> = stored
@@ -710,7 +708,7 @@ impl Batch<'_> {
         sqlx::query(&sql)
             .bind(json_rows::encode(&rows))
             .bind(self.checkin_hour_ms)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
         Ok(())
     }

@@ -17,9 +17,10 @@
 //! SQLite has one writer at a time: row ids follow commit order, `tx_id` is 0 and nothing is held
 //! back.
 
-use sqlx::{Any, AnyPool, Row, Transaction};
+use sqlx::{AnyPool, Row};
 
-use super::{Backend, StoreResult};
+use super::write_turn::WriteTx;
+use super::{Backend, Store, StoreResult};
 
 /// A row's place in a followed log: its writing transaction, then its id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -202,12 +203,16 @@ pub const COMMITS_CHANNEL: &str = "onekey_commits";
 /// transaction id), and a `NOTIFY` on [`COMMITS_CHANNEL`], which PostgreSQL delivers to every
 /// listening instance when (and only if) the transaction commits. On SQLite it takes the write
 /// lock before the first read.
-pub(crate) async fn begin_ordered(
-    pool: &AnyPool,
-    backend: Backend,
-    order: Order<'_>,
-) -> StoreResult<Transaction<'static, Any>> {
-    let mut tx = pool.begin().await?;
+pub(crate) async fn begin_ordered(store: &Store, order: Order<'_>) -> StoreResult<WriteTx> {
+    in_order(store.begin_write().await?, store.backend(), order).await
+}
+
+/// [`begin_ordered`] for the intake, whose turn on SQLite comes before every other writer's.
+pub(crate) async fn begin_ordered_intake(store: &Store, order: Order<'_>) -> StoreResult<WriteTx> {
+    in_order(store.begin_intake_write().await?, store.backend(), order).await
+}
+
+async fn in_order(mut tx: WriteTx, backend: Backend, order: Order<'_>) -> StoreResult<WriteTx> {
     match backend {
         Backend::Postgres => {
             let notify = format!("pg_notify('{COMMITS_CHANNEL}', '')");

@@ -32,6 +32,7 @@ mod rows;
 mod sealing;
 mod tables;
 mod webhooks;
+mod write_turn;
 
 use std::time::Duration;
 
@@ -58,7 +59,7 @@ pub use handling::HandlerChange;
 pub use incidents::IncidentFilter;
 pub use intake_batch::{StatusUpdate, StoreOutcome, Stored};
 pub use log_order::{COMMITS_CHANNEL, LogPage, LogPosition};
-pub(crate) use log_order::{Order, begin_ordered};
+pub(crate) use log_order::{Order, begin_ordered, begin_ordered_intake};
 pub use notifications::{Channel, DeliveryStatus, Fallback, NewNotification, Notification};
 pub use queue::{MapPoint, QueueRow};
 pub use reports::{IncidentOffer, IncidentTimes, OperatorRow};
@@ -181,6 +182,8 @@ pub struct Store {
     sealer: Option<std::sync::Arc<Sealer>>,
     /// Statements the intake has sent, all batches together ([`Store::intake_statements`]).
     intake_statements: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// SQLite's writers take turns in the process (`write_turn.rs`).
+    turns: write_turn::WriteTurns,
 }
 
 impl Store {
@@ -251,6 +254,7 @@ impl Store {
             checkin_hour_ms: 3_600_000,
             sealer: None,
             intake_statements: Default::default(),
+            turns: Default::default(),
         })
     }
 

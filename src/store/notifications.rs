@@ -220,7 +220,7 @@ fn rows(rows: &[AnyRow]) -> StoreResult<Vec<Notification>> {
 
 /// Queues `n` inside `tx`; `None` when a notification with its `idem_key` already exists.
 pub(crate) async fn insert(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     n: &NewNotification,
     now: Millis,
 ) -> StoreResult<Option<Notification>> {
@@ -247,7 +247,7 @@ pub(crate) async fn insert(
     .bind(n.confirm_by)
     .bind(fallback)
     .bind(now)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     row.as_ref().map(notification).transpose()
 }
@@ -255,7 +255,7 @@ pub(crate) async fn insert(
 /// Sets an incident's attention (why an operator is needed) and logs `attention_raised`, inside
 /// `tx`. Returns the event, or `None` when the incident is closed.
 pub(crate) async fn raise_attention(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     incident_id: i64,
     reason: &str,
     detail: serde_json::Value,
@@ -268,7 +268,7 @@ pub(crate) async fn raise_attention(
     .bind(incident_id)
     .bind(reason)
     .bind(at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     if r.rows_affected() == 0 {
         return Ok(None);
@@ -292,7 +292,7 @@ impl Store {
         n: &NewNotification,
         now: Millis,
     ) -> StoreResult<Option<Notification>> {
-        let mut tx = super::begin_ordered(&self.pool, self.backend, super::Order::Unlocked).await?;
+        let mut tx = super::begin_ordered(self, super::Order::Unlocked).await?;
         let queued = insert(&mut tx, n, now).await?;
         tx.commit().await?;
         Ok(queued)
@@ -309,6 +309,8 @@ impl Store {
         lease_ms: Millis,
         now: Millis,
     ) -> StoreResult<Vec<Notification>> {
+        // One writer at a time on SQLite (`write_turn.rs`).
+        let _turn = self.write_turn().await;
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
@@ -337,6 +339,8 @@ impl Store {
         external_id: Option<&str>,
         now: Millis,
     ) -> StoreResult<Option<Notification>> {
+        // One writer at a time on SQLite (`write_turn.rs`).
+        let _turn = self.write_turn().await;
         let row = sqlx::query(&format!(
             "UPDATE notifications SET status = 'sent', sent_at = $3, external_id = $4, \
              attempts = attempts + 1, claimed_by = NULL, claimed_until = NULL, last_error = NULL \
@@ -361,6 +365,8 @@ impl Store {
         retry_at: Option<Millis>,
         now: Millis,
     ) -> StoreResult<Option<Notification>> {
+        // One writer at a time on SQLite (`write_turn.rs`).
+        let _turn = self.write_turn().await;
         let error: String = error.chars().take(500).collect();
         match retry_at {
             Some(at) => {
@@ -404,6 +410,8 @@ impl Store {
         error: Option<&str>,
         now: Millis,
     ) -> StoreResult<Option<Notification>> {
+        // One writer at a time on SQLite (`write_turn.rs`).
+        let _turn = self.write_turn().await;
         let sql = if delivered {
             format!(
                 "UPDATE notifications SET status = 'delivered', delivered_at = $3 \
@@ -430,6 +438,8 @@ impl Store {
 
     /// The recipient answered notification `id`: it reached them (delivered, if not already).
     pub async fn notification_confirmed(&self, id: i64, now: Millis) -> StoreResult<()> {
+        // One writer at a time on SQLite (`write_turn.rs`).
+        let _turn = self.write_turn().await;
         sqlx::query(
             "UPDATE notifications SET status = 'delivered', delivered_at = $2 \
              WHERE id = $1 AND status IN ('pending', 'sent')",
@@ -449,6 +459,8 @@ impl Store {
         ids: &[i64],
         now: Millis,
     ) -> StoreResult<Vec<Notification>> {
+        // One writer at a time on SQLite (`write_turn.rs`).
+        let _turn = self.write_turn().await;
         let mut confirmed = Vec::new();
         for &id in ids.iter().take(256) {
             let row = sqlx::query(&format!(
@@ -472,6 +484,8 @@ impl Store {
     /// Claims up to `limit` notifications whose fallback is due: not delivered by `confirm_by`,
     /// or failed. Each is claimed once (`fallback_done`), across instances.
     pub async fn claim_fallbacks(&self, now: Millis, limit: i64) -> StoreResult<Vec<Notification>> {
+        // One writer at a time on SQLite (`write_turn.rs`).
+        let _turn = self.write_turn().await;
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
@@ -604,6 +618,8 @@ impl Store {
 
     /// Queues a failed notification again, now. False when it is not a failed one.
     pub async fn replay_notification(&self, id: i64, now: Millis) -> StoreResult<bool> {
+        // One writer at a time on SQLite (`write_turn.rs`).
+        let _turn = self.write_turn().await;
         let r = sqlx::query(
             "UPDATE notifications SET status = 'pending', due_at = $2, attempts = 0, \
              failed_at = NULL, claimed_by = NULL, claimed_until = NULL \
@@ -648,12 +664,7 @@ impl Store {
         detail: serde_json::Value,
         at: Millis,
     ) -> StoreResult<Option<IncidentEvent>> {
-        let mut tx = super::begin_ordered(
-            &self.pool,
-            self.backend,
-            super::Order::Incident(incident_id),
-        )
-        .await?;
+        let mut tx = super::begin_ordered(self, super::Order::Incident(incident_id)).await?;
         let event = raise_attention(&mut tx, incident_id, reason, detail, at).await?;
         tx.commit().await?;
         Ok(event)
@@ -667,12 +678,7 @@ impl Store {
         by: &str,
         at: Millis,
     ) -> StoreResult<Option<IncidentEvent>> {
-        let mut tx = super::begin_ordered(
-            &self.pool,
-            self.backend,
-            super::Order::Incident(incident_id),
-        )
-        .await?;
+        let mut tx = super::begin_ordered(self, super::Order::Incident(incident_id)).await?;
         let row = sqlx::query("SELECT attention FROM incidents WHERE id = $1")
             .bind(incident_id)
             .fetch_optional(&mut *tx)

@@ -58,8 +58,7 @@ impl Store {
         at: Millis,
     ) -> StoreResult<(bool, Vec<IncidentEvent>)> {
         let owner = [event.owner_key()];
-        let mut tx =
-            super::begin_ordered(&self.pool, self.backend, super::Order::Owners(&owner)).await?;
+        let mut tx = super::begin_ordered(self, super::Order::Owners(&owner)).await?;
         let kept = sqlx::query(
             "INSERT INTO quarantined_events (device_id, elder_id, dedup_key, raw_code, event, \
              error, attempts, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \

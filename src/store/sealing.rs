@@ -115,7 +115,7 @@ impl Store {
     /// The same store, sealing secrets with `sealer` from now on. Refuses a key other than the one
     /// the database was first sealed with, and seals the values still in clear.
     pub async fn with_sealer(mut self, sealer: Sealer) -> StoreResult<Store> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let check: Option<String> = sqlx::query_scalar("SELECT sealed FROM secrets_check")
             .fetch_optional(&mut *tx)
             .await?;

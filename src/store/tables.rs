@@ -210,7 +210,7 @@ impl Store {
     /// transaction), a responder (their sessions end and dispatch stops offering to them) or an
     /// operator (their sessions end). Returns whether the record exists.
     pub async fn set_active(&self, table: ActiveTable, id: i64, active: bool) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let name = match table {
             ActiveTable::Elders => "elders",
             ActiveTable::Responders => "responders",

@@ -278,7 +278,7 @@ impl Store {
                 }
             }
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let moved = sqlx::query(
             "UPDATE outbox_cursors SET position_tx = $1, position = $2 \
              WHERE name = $3 AND position_tx = $4 AND position = $5",

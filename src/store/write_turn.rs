@@ -1,0 +1,94 @@
+//! Whose turn it is to write a SQLite database.
+//!
+//! SQLite has one writer at a time. When two connections of the pool want to write, the second
+//! finds the database locked and SQLite's busy handler puts it to sleep: 1, 2, 5, 10, 15, 20, 25,
+//! 25, 25, 50, 50, 100 ms and so on, whenever the first actually finishes. Under load that ladder,
+//! not the work, was the tail of an alarm's ACK. So the store's write transactions take turns in
+//! the process first, in the order they asked (a fair tokio mutex), and each finds the database
+//! free when its turn comes; the busy timeout is left for writers outside the process.
+//!
+//! On PostgreSQL there is no turn: writers run side by side.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use sqlx::{Any, AnyConnection, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use super::{Backend, Store, StoreResult};
+
+/// The turn of a store's SQLite writers, shared by the clones of one [`Store`]: `writer` is the
+/// turn itself; every writer but the intake first queues on `others`, so at most one of them waits
+/// for `writer` and an alarm's batch is never more than one transaction behind.
+#[derive(Clone, Default)]
+pub(crate) struct WriteTurns {
+    writer: Arc<Mutex<()>>,
+    others: Arc<Mutex<()>>,
+}
+
+/// This writer's turn (and its place ahead of the other non-intake writers); `None` on PostgreSQL.
+pub(crate) type Turn = Option<(Option<OwnedMutexGuard<()>>, OwnedMutexGuard<()>)>;
+
+/// A write transaction, holding its turn until it commits or is dropped.
+pub(crate) struct WriteTx {
+    tx: Transaction<'static, Any>,
+    _turn: Turn,
+}
+
+impl WriteTx {
+    /// Commits, then gives the turn to the next writer.
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+}
+
+impl Store {
+    /// Waits for this process's turn to write (SQLite; at once on PostgreSQL). Taken before a
+    /// connection, so a writer waiting its turn holds none of the pool's.
+    pub(crate) async fn write_turn(&self) -> Turn {
+        self.turn(false).await
+    }
+
+    async fn turn(&self, intake: bool) -> Turn {
+        if self.backend != Backend::Sqlite {
+            return None;
+        }
+        let ahead = match intake {
+            true => None,
+            false => Some(self.turns.others.clone().lock_owned().await),
+        };
+        Some((ahead, self.turns.writer.clone().lock_owned().await))
+    }
+
+    /// A write transaction in its turn.
+    pub(crate) async fn begin_write(&self) -> StoreResult<WriteTx> {
+        let turn = self.write_turn().await;
+        Ok(WriteTx {
+            tx: self.pool.begin().await?,
+            _turn: turn,
+        })
+    }
+
+    /// The intake's write transaction: in its turn, ahead of every other writer waiting.
+    pub(crate) async fn begin_intake_write(&self) -> StoreResult<WriteTx> {
+        let turn = self.turn(true).await;
+        Ok(WriteTx {
+            tx: self.pool.begin().await?,
+            _turn: turn,
+        })
+    }
+}
