@@ -3,9 +3,11 @@
 //! SQLite has one writer at a time. When two connections of the pool want to write, the second
 //! finds the database locked and SQLite's busy handler puts it to sleep: 1, 2, 5, 10, 15, 20, 25,
 //! 25, 25, 50, 50, 100 ms and so on, whenever the first actually finishes. Under load that ladder,
-//! not the work, was the tail of an alarm's ACK. So the store's write transactions take turns in
-//! the process first, in the order they asked (a fair tokio mutex), and each finds the database
-//! free when its turn comes; the busy timeout is left for writers outside the process.
+//! not the work, was the tail of an alarm's ACK. So the store's writers (its write transactions
+//! and its autocommit writes on the outbox, timers and heartbeat state) take turns in the process
+//! first, in the order they asked (fair tokio mutexes), the intake's batch ahead of every other
+//! writer waiting, and each finds the database free when its turn comes; the busy timeout is left
+//! for writers outside the process. A writer never asks for a turn while it holds one.
 //!
 //! On PostgreSQL there is no turn: writers run side by side.
 
@@ -90,5 +92,57 @@ impl Store {
             tx: self.pool.begin().await?,
             _turn: turn,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex as StdMutex;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_intake_waits_behind_at_most_one_other_writer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("turns.db").display());
+        let store = Store::connect(&url).await.expect("store");
+        let order = Arc::new(StdMutex::new(Vec::new()));
+        let held = store.write_turn().await;
+        let mut writers = Vec::new();
+        for (name, intake) in [
+            ("dispatch", false),
+            ("outbox", false),
+            ("timers", false),
+            ("intake", true),
+        ] {
+            let (store, order) = (store.clone(), order.clone());
+            writers.push(tokio::spawn(async move {
+                let _turn = store.turn(intake).await;
+                order.lock().unwrap_or_else(|e| e.into_inner()).push(name);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            order.lock().unwrap_or_else(|e| e.into_inner()).is_empty(),
+            "nobody writes while a turn is held"
+        );
+        drop(held);
+        for w in writers {
+            w.await.expect("writer");
+        }
+        let order = order.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let intake = order.iter().position(|n| *n == "intake");
+        assert!(
+            intake.is_some_and(|i| i <= 1),
+            "the intake came last of those waiting: {order:?}"
+        );
+        let others: Vec<_> = order.iter().filter(|n| **n != "intake").collect();
+        assert_eq!(
+            others,
+            [&"dispatch", &"outbox", &"timers"],
+            "the others keep their order"
+        );
     }
 }
