@@ -162,7 +162,7 @@ impl<A: Adapter> Connection<A> {
     /// for a frame (the directory lookup, the commit, a command's write) is boxed for the time it
     /// runs, so an idle connection's task stays small.
     async fn serve(&mut self) -> Result<&'static str, Reject> {
-        let (commands_tx, mut commands) = crate::notify::command_mailbox::mailbox();
+        let (commands_tx, mut commands) = crate::notify::mailbox::mailbox();
         let mut commands_tx = Some(commands_tx);
         let mut wait = Duration::from_secs(self.ctx.config.first_frame_secs);
         loop {

@@ -5,8 +5,7 @@
 //! connections sit idle between heartbeats, so the read buffer is taken at [`READ_CHUNK`] when a
 //! read begins, grows only for a longer frame (the codec bounds it at `max_frame_bytes`) and is let
 //! go once every byte read has become a frame; a reply is encoded into a buffer that lives only
-//! while it is written. `next` is cancel-safe like `Framed`'s: bytes read
-//! stay in the buffer.
+//! while it is written. `next` is cancel-safe like `Framed`'s: bytes read stay in the buffer.
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

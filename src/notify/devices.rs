@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use onekey_protocol::CommandKind;
 
-use super::command_mailbox::CommandSender;
+use super::mailbox::Sender;
 
 /// A command for one device, as the API asks for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +61,7 @@ pub struct Outgoing {
 
 struct Entry {
     connection: u64,
-    commands: CommandSender,
+    commands: Sender<Box<Outgoing>>,
     cancel: CancellationToken,
 }
 
@@ -80,7 +80,7 @@ impl ConnectedDevices {
         &self,
         device_id: i64,
         connection: u64,
-        commands: CommandSender,
+        commands: Sender<Box<Outgoing>>,
         cancel: CancellationToken,
     ) {
         let old = {

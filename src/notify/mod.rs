@@ -3,12 +3,12 @@
 //! over MQTT and the app's stream, SMS, webhooks), with its relays and fallbacks.
 
 pub mod channels;
-pub mod command_mailbox;
 pub mod console;
 pub mod devices;
 pub mod follow;
 pub mod inbound;
 pub mod log_tail;
+pub mod mailbox;
 pub mod outbox;
 pub mod receipts;
 pub mod remote_commands;

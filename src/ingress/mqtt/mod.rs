@@ -324,7 +324,7 @@ impl Ctx {
                 return;
             }
         }
-        let (tx, mut rx) = crate::notify::command_mailbox::mailbox();
+        let (tx, mut rx) = crate::notify::mailbox::mailbox();
         let cancel = self.gateway.shutdown.child_token();
         let route = MQTT_ROUTE | u64::try_from(device.device_id).unwrap_or(0);
         self.gateway

@@ -1,10 +1,10 @@
-//! A connection's mailbox for device commands: a few commands waiting, in order, with back-pressure.
+//! A connection's mailbox for device commands: a few messages waiting, in order, with back-pressure.
 //!
 //! Every connected device has one, and most never receive a command. A tokio `mpsc` channel costs
 //! about 600 bytes per connection before its first message (a cache-padded channel and a first
-//! block of 32 slots); this one is a mutex-guarded queue that allocates only while commands wait,
+//! block of 32 slots); this one is a mutex-guarded queue that allocates only while messages wait,
 //! and two `Notify`s, about 140 bytes in all. Like `mpsc`: `send` waits while
-//! [`MAILBOX_DEPTH`] commands wait and fails once the connection has gone, `recv` is cancel-safe
+//! [`MAILBOX_DEPTH`] messages wait and fails once the receiver has gone, `recv` is cancel-safe
 //! and returns `None` once every sender has gone and the queue is empty.
 
 use std::collections::VecDeque;
@@ -12,35 +12,33 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
-use super::devices::Outgoing;
-
-/// Commands that may wait for one connection before a sender waits too.
+/// Messages that may wait in one mailbox before a sender waits too.
 pub const MAILBOX_DEPTH: usize = 8;
 
-struct Mailbox {
-    state: Mutex<State>,
-    /// To the connection: a command was queued, or the last sender went.
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    /// To the receiver: a message was queued, or the last sender went.
     queued: Notify,
-    /// To senders: a place came free, or the connection went.
+    /// To senders: a place came free, or the receiver went.
     freed: Notify,
 }
 
-struct State {
-    queue: VecDeque<Box<Outgoing>>,
+struct State<T> {
+    queue: VecDeque<T>,
     senders: usize,
     open: bool,
 }
 
-impl Mailbox {
-    fn state(&self) -> MutexGuard<'_, State> {
+impl<T> Shared<T> {
+    fn state(&self) -> MutexGuard<'_, State<T>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 /// A new mailbox: its sending side (for the registry of connected devices) and its receiving side
 /// (for the connection).
-pub fn mailbox() -> (CommandSender, CommandInbox) {
-    let mailbox = Arc::new(Mailbox {
+pub fn mailbox<T>() -> (Sender<T>, Inbox<T>) {
+    let shared = Arc::new(Shared {
         state: Mutex::new(State {
             queue: VecDeque::new(),
             senders: 1,
@@ -49,15 +47,15 @@ pub fn mailbox() -> (CommandSender, CommandInbox) {
         queued: Notify::new(),
         freed: Notify::new(),
     });
-    (CommandSender(mailbox.clone()), CommandInbox(mailbox))
+    (Sender(shared.clone()), Inbox(shared))
 }
 
-/// Puts commands into a connection's mailbox.
-pub struct CommandSender(Arc<Mailbox>);
+/// Puts messages into a mailbox.
+pub struct Sender<T>(Arc<Shared<T>>);
 
-impl CommandSender {
-    /// Queues `out`, waiting while the mailbox is full; gives it back if the connection has gone.
-    pub async fn send(&self, out: Box<Outgoing>) -> Result<(), Box<Outgoing>> {
+impl<T> Sender<T> {
+    /// Queues `out`, waiting while the mailbox is full; gives it back if the receiver has gone.
+    pub async fn send(&self, out: T) -> Result<(), T> {
         loop {
             let freed = self.0.freed.notified();
             tokio::pin!(freed);
@@ -80,14 +78,14 @@ impl CommandSender {
     }
 }
 
-impl Clone for CommandSender {
-    fn clone(&self) -> CommandSender {
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Sender<T> {
         self.0.state().senders += 1;
-        CommandSender(self.0.clone())
+        Sender(self.0.clone())
     }
 }
 
-impl Drop for CommandSender {
+impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         let last = {
             let mut state = self.0.state();
@@ -100,12 +98,12 @@ impl Drop for CommandSender {
     }
 }
 
-/// Takes commands out of a connection's mailbox.
-pub struct CommandInbox(Arc<Mailbox>);
+/// Takes messages out of a mailbox.
+pub struct Inbox<T>(Arc<Shared<T>>);
 
-impl CommandInbox {
-    /// The next command; `None` once every sender has gone and none is waiting. Cancel-safe.
-    pub async fn recv(&mut self) -> Option<Box<Outgoing>> {
+impl<T> Inbox<T> {
+    /// The next message; `None` once every sender has gone and none is waiting. Cancel-safe.
+    pub async fn recv(&mut self) -> Option<T> {
         loop {
             {
                 let mut state = self.0.state();
@@ -118,20 +116,20 @@ impl CommandInbox {
                     return None;
                 }
             }
-            // A command queued since the check left a permit: this returns at once.
+            // A message queued since the check left a permit: this returns at once.
             self.0.queued.notified().await;
         }
     }
 }
 
-impl Drop for CommandInbox {
+impl<T> Drop for Inbox<T> {
     fn drop(&mut self) {
         let waiting = {
             let mut state = self.0.state();
             state.open = false;
             std::mem::take(&mut state.queue)
         };
-        // Their `done` senders drop with them: each waiting caller learns it was not written.
+        // Dropped outside the lock: a command's `done` sender tells its caller it was not written.
         drop(waiting);
         self.0.freed.notify_waiters();
     }
@@ -144,52 +142,36 @@ mod tests {
     use tokio::sync::oneshot;
 
     use super::*;
-    use crate::notify::DeviceCommand;
-
-    fn command(
-        id: u32,
-    ) -> (
-        Box<Outgoing>,
-        oneshot::Receiver<Result<(), super::super::CommandError>>,
-    ) {
-        let (done, written) = oneshot::channel();
-        let out = Box::new(Outgoing {
-            command: DeviceCommand::Locate,
-            id,
-            done,
-        });
-        (out, written)
-    }
 
     #[tokio::test]
-    async fn commands_arrive_in_order_and_a_full_mailbox_makes_the_sender_wait() {
-        let (tx, mut rx) = mailbox();
+    async fn messages_arrive_in_order_and_a_full_mailbox_makes_the_sender_wait() {
+        let (tx, mut rx) = mailbox::<u32>();
         for id in 0..MAILBOX_DEPTH as u32 {
-            tx.send(command(id).0).await.ok().expect("room");
+            tx.send(id).await.expect("room");
         }
         let late = tx.clone();
-        let ninth = tokio::spawn(async move { late.send(command(99).0).await.is_ok() });
+        let ninth = tokio::spawn(async move { late.send(99).await.is_ok() });
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(!ninth.is_finished(), "a ninth command waits while eight do");
-        assert_eq!(rx.recv().await.map(|o| o.id), Some(0));
+        assert!(!ninth.is_finished(), "a ninth message waits while eight do");
+        assert_eq!(rx.recv().await, Some(0));
         assert!(
             ninth.await.expect("sender task"),
             "a freed place takes the ninth"
         );
         let mut ids = Vec::new();
         for _ in 0..MAILBOX_DEPTH {
-            ids.push(rx.recv().await.map(|o| o.id).expect("queued"));
+            ids.push(rx.recv().await.expect("queued"));
         }
         assert_eq!(ids, vec![1, 2, 3, 4, 5, 6, 7, 99]);
     }
 
     #[tokio::test]
     async fn recv_ends_when_every_sender_has_gone() {
-        let (tx, mut rx) = mailbox();
+        let (tx, mut rx) = mailbox::<u32>();
         let other = tx.clone();
-        tx.send(command(1).0).await.ok().expect("room");
+        tx.send(1).await.expect("room");
         drop(tx);
-        assert_eq!(rx.recv().await.map(|o| o.id), Some(1));
+        assert_eq!(rx.recv().await, Some(1));
         let waiting = tokio::spawn(async move { rx.recv().await.is_none() });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!waiting.is_finished(), "one sender is left");
@@ -198,15 +180,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_gone_connection_refuses_new_commands_and_drops_waiting_ones() {
-        let (tx, rx) = mailbox();
-        let (out, written) = command(1);
-        tx.send(out).await.ok().expect("room");
-        for id in 2..=MAILBOX_DEPTH as u32 {
-            tx.send(command(id).0).await.ok().expect("room");
+    async fn a_gone_receiver_refuses_new_messages_and_drops_waiting_ones() {
+        let (tx, rx) = mailbox::<Option<oneshot::Sender<()>>>();
+        let (done, written) = oneshot::channel();
+        tx.send(Some(done)).await.expect("room");
+        for _ in 1..MAILBOX_DEPTH {
+            tx.send(None).await.expect("room");
         }
         let blocked = tx.clone();
-        let ninth = tokio::spawn(async move { blocked.send(command(9).0).await.is_err() });
+        let ninth = tokio::spawn(async move { blocked.send(None).await.is_err() });
         tokio::time::sleep(Duration::from_millis(50)).await;
         drop(rx);
         assert!(
@@ -215,17 +197,17 @@ mod tests {
         );
         assert!(
             written.await.is_err(),
-            "a queued command's caller hears it was not written"
+            "a queued message is dropped, and its caller hears so"
         );
-        assert!(tx.send(command(10).0).await.is_err());
+        assert!(tx.send(None).await.is_err());
     }
 
     #[tokio::test]
     async fn recv_is_cancel_safe() {
-        let (tx, mut rx) = mailbox();
+        let (tx, mut rx) = mailbox::<u32>();
         let timed_out = tokio::time::timeout(Duration::from_millis(20), rx.recv()).await;
         assert!(timed_out.is_err());
-        tx.send(command(7).0).await.ok().expect("room");
-        assert_eq!(rx.recv().await.map(|o| o.id), Some(7));
+        tx.send(7).await.expect("room");
+        assert_eq!(rx.recv().await, Some(7));
     }
 }
