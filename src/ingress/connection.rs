@@ -215,9 +215,8 @@ impl<A: Adapter> Connection<A> {
                     ),
                 ));
             }
-            let device = Box::pin(self.identify(&frame)).await?;
+            let device = Box::pin(self.take_frame(frame, received)).await?;
             wait = self.ctx.config.idle_timeout(device.heartbeat_s);
-            Box::pin(self.handle(frame, &device, received)).await?;
             // Authenticated: only now does this connection speak for the device.
             if self.evicted.take().is_some() {
                 self.handshakes.leave(self.id);
@@ -228,6 +227,17 @@ impl<A: Adapter> Connection<A> {
                     .register(device.device_id, self.id, tx, self.cancel.clone());
             }
         }
+    }
+
+    /// Identifies the frame's device, commits the frame and answers it; returns the device.
+    async fn take_frame(
+        &mut self,
+        frame: A::Frame,
+        received: Instant,
+    ) -> Result<Arc<DeviceAuth>, Reject> {
+        let device = self.identify(&frame).await?;
+        self.handle(frame, &device, received).await?;
+        Ok(device)
     }
 
     /// Resolves the frame's claimed identity to a registered, enabled device (not yet trusted: the

@@ -382,7 +382,6 @@ impl Store {
 
     /// Cancels a timer that has not fired; false when there was none.
     pub async fn cancel_timer(&self, key: &str) -> StoreResult<bool> {
-        // One writer at a time on SQLite (`write_turn.rs`).
         let _turn = self.write_turn().await;
         let r = sqlx::query("DELETE FROM dispatch_timers WHERE key = $1 AND fired_at IS NULL")
             .bind(key)
@@ -456,7 +455,6 @@ impl Store {
         me: &str,
         now: Millis,
     ) -> StoreResult<bool> {
-        // One writer at a time on SQLite (`write_turn.rs`).
         let _turn = self.write_turn().await;
         let r = sqlx::query(
             "UPDATE dispatch_timers SET fired_at = $4, fired_by = $2, claimed_until = NULL \
@@ -474,7 +472,6 @@ impl Store {
     /// Arms the welfare timer of every elder with an enabled device that has none, due one check-in
     /// period from `now` (`hour_ms` milliseconds per check-in hour). Returns how many were armed.
     pub async fn arm_welfare_timers(&self, now: Millis, hour_ms: Millis) -> StoreResult<u64> {
-        // One writer at a time on SQLite (`write_turn.rs`).
         let _turn = self.write_turn().await;
         let r = sqlx::query(
             "INSERT INTO dispatch_timers (key, incident_id, name, due_at) \

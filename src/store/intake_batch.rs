@@ -116,11 +116,10 @@ impl Store {
 
     /// Writes the latest heartbeat state of many devices in one statement.
     pub async fn write_statuses(&self, updates: &[StatusUpdate]) -> StoreResult<()> {
-        // One writer at a time on SQLite (`write_turn.rs`).
-        let _turn = self.write_turn().await;
         if updates.is_empty() {
             return Ok(());
         }
+        let _turn = self.write_turn().await;
         let rows: Vec<_> = updates
             .iter()
             .map(|u| {

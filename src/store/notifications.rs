@@ -309,7 +309,6 @@ impl Store {
         lease_ms: Millis,
         now: Millis,
     ) -> StoreResult<Vec<Notification>> {
-        // One writer at a time on SQLite (`write_turn.rs`).
         let _turn = self.write_turn().await;
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -339,7 +338,6 @@ impl Store {
         external_id: Option<&str>,
         now: Millis,
     ) -> StoreResult<Option<Notification>> {
-        // One writer at a time on SQLite (`write_turn.rs`).
         let _turn = self.write_turn().await;
         let row = sqlx::query(&format!(
             "UPDATE notifications SET status = 'sent', sent_at = $3, external_id = $4, \
@@ -365,7 +363,6 @@ impl Store {
         retry_at: Option<Millis>,
         now: Millis,
     ) -> StoreResult<Option<Notification>> {
-        // One writer at a time on SQLite (`write_turn.rs`).
         let _turn = self.write_turn().await;
         let error: String = error.chars().take(500).collect();
         match retry_at {
@@ -410,7 +407,6 @@ impl Store {
         error: Option<&str>,
         now: Millis,
     ) -> StoreResult<Option<Notification>> {
-        // One writer at a time on SQLite (`write_turn.rs`).
         let _turn = self.write_turn().await;
         let sql = if delivered {
             format!(
@@ -438,7 +434,6 @@ impl Store {
 
     /// The recipient answered notification `id`: it reached them (delivered, if not already).
     pub async fn notification_confirmed(&self, id: i64, now: Millis) -> StoreResult<()> {
-        // One writer at a time on SQLite (`write_turn.rs`).
         let _turn = self.write_turn().await;
         sqlx::query(
             "UPDATE notifications SET status = 'delivered', delivered_at = $2 \
@@ -459,7 +454,6 @@ impl Store {
         ids: &[i64],
         now: Millis,
     ) -> StoreResult<Vec<Notification>> {
-        // One writer at a time on SQLite (`write_turn.rs`).
         let _turn = self.write_turn().await;
         let mut confirmed = Vec::new();
         for &id in ids.iter().take(256) {
@@ -484,7 +478,6 @@ impl Store {
     /// Claims up to `limit` notifications whose fallback is due: not delivered by `confirm_by`,
     /// or failed. Each is claimed once (`fallback_done`), across instances.
     pub async fn claim_fallbacks(&self, now: Millis, limit: i64) -> StoreResult<Vec<Notification>> {
-        // One writer at a time on SQLite (`write_turn.rs`).
         let _turn = self.write_turn().await;
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -618,7 +611,6 @@ impl Store {
 
     /// Queues a failed notification again, now. False when it is not a failed one.
     pub async fn replay_notification(&self, id: i64, now: Millis) -> StoreResult<bool> {
-        // One writer at a time on SQLite (`write_turn.rs`).
         let _turn = self.write_turn().await;
         let r = sqlx::query(
             "UPDATE notifications SET status = 'pending', due_at = $2, attempts = 0, \

@@ -78,16 +78,16 @@ impl Store {
 
     /// A write transaction in its turn.
     pub(crate) async fn begin_write(&self) -> StoreResult<WriteTx> {
-        let turn = self.write_turn().await;
-        Ok(WriteTx {
-            tx: self.pool.begin().await?,
-            _turn: turn,
-        })
+        self.begin_in_turn(false).await
     }
 
     /// The intake's write transaction: in its turn, ahead of every other writer waiting.
     pub(crate) async fn begin_intake_write(&self) -> StoreResult<WriteTx> {
-        let turn = self.turn(true).await;
+        self.begin_in_turn(true).await
+    }
+
+    async fn begin_in_turn(&self, intake: bool) -> StoreResult<WriteTx> {
+        let turn = self.turn(intake).await;
         Ok(WriteTx {
             tx: self.pool.begin().await?,
             _turn: turn,
